@@ -35,6 +35,16 @@ start=$SECONDS
 
 echo "==> kwok $kwok_version, kwokctl $kwok_version"
 go install "sigs.k8s.io/kwok/cmd/kwok@$kwok_version" "sigs.k8s.io/kwok/cmd/kwokctl@$kwok_version"
+# kwokctl loads its default stages only when a config brings none; ours adds a Spark driver stage,
+# so keep kwok's own defaults (node initialize + lease heartbeat, pod ready/complete/delete) beside
+# the binaries, exactly as this kwok version ships them.
+kwok_src=$(go mod download -json "sigs.k8s.io/kwok@$kwok_version" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+mkdir -p "$dest/stages"
+for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+  pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+  cp "$kwok_src/kustomize/stage/$stage.yaml" "$dest/stages/${stage##*/}.yaml"
+done
+chmod -R u+w "$dest/stages"
 
 # A module whose go.mod replaces its siblings with local paths (../api, ./staging/src/…) cannot be
 # `go install`ed; build it from a throw-away module that replaces each sibling with its published

@@ -1,0 +1,80 @@
+# bigdata.stack developer commands. `make up` deploys the dev stack; `make test` proves everything.
+# Each target installs what it needs first (make setup is idempotent), so on a fresh machine every
+# command below is one command.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ENV ?= dev
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export BIGDATA_CACHE_DIR ?= $(HOME)/.cache/bigdata-stack
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+SIM_NAME ?= bigdata-sim
+SIM_KUBECONFIG := $(BIGDATA_CACHE_DIR)/kwok/clusters/$(SIM_NAME)/kubeconfig.yaml
+PLAYBOOK := $(BIN)/ansible-playbook
+PYTEST := $(BIN)/pytest
+
+.PHONY: help setup up down sim-up sim-down status logs test test-fast test-unit test-render \
+        test-validation test-integration test-molecule lint sanity bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## Create the virtualenv with every pinned dependency (idempotent)
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+up: setup ## Deploy the dev stack (uses your kubeconfig's cluster, else kind, else the simulated cluster)
+	@eval "$$($(BIN)/python tools/select_cluster.py --env $(ENV))"; \
+	$(PLAYBOOK) site.yml -i inventories/$(ENV) -e bigdata_kubeconfig="$$BIGDATA_KUBECONFIG" $$BIGDATA_EXTRA_ARGS
+
+down: setup ## Remove the dev stack (data is kept; add ARGS='-e bigdata_teardown_delete_data=true')
+	@eval "$$($(BIN)/python tools/select_cluster.py --env $(ENV) --existing)"; \
+	$(PLAYBOOK) teardown.yml -i inventories/$(ENV) -e bigdata_kubeconfig="$$BIGDATA_KUBECONFIG" $(ARGS)
+
+status: setup ## Show what runs
+	@eval "$$($(BIN)/python tools/select_cluster.py --env $(ENV) --existing)"; \
+	$(PLAYBOOK) playbooks/status.yml -i inventories/$(ENV) -e bigdata_kubeconfig="$$BIGDATA_KUBECONFIG"
+
+sim-up: setup ## Start the simulated cluster shaped like inventories/$(ENV) (builds it once)
+	$(PLAYBOOK) playbooks/simcluster.yml -i inventories/$(ENV) -e simcluster_name=$(SIM_NAME)
+
+sim-down: setup ## Remove the simulated cluster
+	$(PLAYBOOK) playbooks/simcluster.yml -i inventories/$(ENV) -e simcluster_name=$(SIM_NAME) -e simcluster_state=absent
+
+test: setup ## Everything: lint, unit, render, bad input, simulated cluster, Molecule
+	$(MAKE) lint
+	$(MAKE) test-unit test-render
+	$(MAKE) sim-up ENV=dev
+	$(MAKE) test-validation test-integration test-molecule
+
+test-unit: setup
+	$(PYTEST) tests/unit
+
+test-render: setup
+	$(PYTEST) tests/render
+
+test-validation: setup
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) tests/validation
+
+test-integration: setup
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) tests/integration
+
+test-molecule: setup
+	K8S_AUTH_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/molecule test --all
+
+lint: setup ## ansible-lint (production profile) and ansible-test sanity for the plugins
+	$(BIN)/ansible-lint
+	bash tools/sanity.sh
+
+bench: setup ## Benchmarks (ratios, never assertions on time)
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench.py
+
+clean: ## Remove the virtualenv and test outputs (not the binary cache)
+	rm -rf $(VENV) tests/output .pytest_cache
