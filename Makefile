@@ -17,8 +17,7 @@ SIM_KUBECONFIG := $(BIGDATA_CACHE_DIR)/kwok/clusters/$(SIM_NAME)/kubeconfig.yaml
 PLAYBOOK := $(BIN)/ansible-playbook
 PYTEST := $(BIN)/pytest
 
-.PHONY: help setup up down sim-up sim-down status logs test test-fast test-unit test-render \
-        test-validation test-integration test-molecule lint sanity bench clean
+.PHONY: help setup up down sim-up sim-down status test test-unit test-render lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,26 +47,16 @@ sim-up: setup ## Start the simulated cluster shaped like inventories/$(ENV) (bui
 sim-down: setup ## Remove the simulated cluster
 	$(PLAYBOOK) playbooks/simcluster.yml -i inventories/$(ENV) -e simcluster_name=$(SIM_NAME) -e simcluster_state=absent
 
-test: setup ## Everything: lint, unit, render, bad input, simulated cluster, Molecule
-	$(MAKE) lint
-	$(MAKE) test-unit test-render
-	$(MAKE) sim-up ENV=dev
-	$(MAKE) test-validation test-integration test-molecule
+test: setup ## Everything: lint, sanity, then one pytest run (unit, render, bad input, simulated cluster, Molecule)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory sim-up ENV=dev
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) tests
 
-test-unit: setup
+test-unit: setup ## Only the unit tests (no cluster)
 	$(PYTEST) tests/unit
 
-test-render: setup
+test-render: setup ## Only the render tests (no cluster)
 	$(PYTEST) tests/render
-
-test-validation: setup
-	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) tests/validation
-
-test-integration: setup
-	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) tests/integration
-
-test-molecule: setup
-	K8S_AUTH_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/molecule test --all
 
 lint: setup ## ansible-lint (production profile) and ansible-test sanity for the plugins
 	$(BIN)/ansible-lint

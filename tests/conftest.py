@@ -1,0 +1,68 @@
+"""Fixtures shared by the tests that talk to a cluster.
+
+Every such test runs against the simulated cluster that `make sim-up` started, named by
+BIGDATA_TEST_KUBECONFIG. Before any test touches it, the fixture proves it is that cluster (the
+marker ConfigMap the simcluster role writes, kwok-managed nodes only, a loopback API server), so a
+test can never act on some other context by accident. Missing or foreign cluster: the tests fail,
+they are not skipped.
+"""
+
+import os
+import uuid
+from urllib.parse import urlparse
+
+import pytest
+
+
+def _simulated_cluster_problem(api_client):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    host = urlparse(api_client.configuration.host).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return "its API server %s is not on this machine" % api_client.configuration.host
+    core = client.CoreV1Api(api_client)
+    try:
+        core.read_namespaced_config_map("bigdata-simcluster", "kube-system")
+    except ApiException as exc:
+        return "it has no kube-system/bigdata-simcluster marker (HTTP %s)" % exc.status
+    nodes = core.list_node().items
+    real = [n.metadata.name for n in nodes
+            if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") != "fake"]
+    if not nodes or real:
+        return "its nodes are not all kwok nodes (non-kwok: %s)" % real
+    return None
+
+
+@pytest.fixture(scope="session")
+def sim_kubeconfig():
+    """Path of the simulated cluster's kubeconfig, after proving it is the simulated cluster."""
+    path = os.environ.get("BIGDATA_TEST_KUBECONFIG")
+    if not path or not os.path.isfile(path):
+        pytest.fail("BIGDATA_TEST_KUBECONFIG=%r is not a kubeconfig file: start the simulated "
+                    "cluster with `make sim-up` (make test does it)" % path)
+    from kubernetes import config
+    api_client = config.new_client_from_config(config_file=path)
+    problem = _simulated_cluster_problem(api_client)
+    if problem:
+        pytest.fail("Refusing to test against %s: %s." % (path, problem))
+    return path
+
+
+@pytest.fixture(scope="session")
+def api_client(sim_kubeconfig):
+    from kubernetes import config
+    return config.new_client_from_config(config_file=sim_kubeconfig)
+
+
+@pytest.fixture
+def restricted_namespace(api_client):
+    """A fresh namespace that enforces Pod Security `restricted`; deleted afterwards."""
+    from kubernetes import client
+    name = "test-" + uuid.uuid4().hex[:8]
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=name, labels={"pod-security.kubernetes.io/enforce": "restricted",
+                           "pod-security.kubernetes.io/enforce-version": "latest"})))
+    yield name
+    core.delete_namespace(name)

@@ -1,0 +1,55 @@
+"""`make sim-up` / `make sim-down` semantics: bad topology fails before anything starts, a second
+start changes nothing, removing a cluster that does not exist is harmless."""
+
+import json
+import os
+
+import pytest
+
+from helpers import recap, run_playbook
+
+CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
+PLAYBOOK = "playbooks/simcluster.yml"
+LOCAL = ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter={{ ansible_playbook_python }}"]
+
+
+def pools(**override):
+    pool = {"name": "worker", "count": 1, "cpu": "4", "memory": "8Gi"}
+    pool.update(override)
+    return json.dumps({"simcluster_node_pools": [pool]})
+
+
+BAD_INPUT = [
+    ("unknown-key", pools(gpus=2), "gpus"),
+    ("zero-nodes", pools(count=0), "count and pods must be at least 1"),
+    ("negative-nodes", pools(count=-3), "count=-3"),
+    ("malformed-memory", pools(memory="32 gigs"), "memory a quantity"),
+    ("malformed-cpu", pools(cpu="eight"), "cpu a"),
+    ("missing-memory", json.dumps({"simcluster_node_pools": [{"name": "w", "count": 1, "cpu": "1"}]}), "memory"),
+    ("unbuilt-kube-version", json.dumps({"simcluster_kube_version": "v1.99.0"}), "simcluster_kube_version"),
+    ("no-pools", json.dumps({"simcluster_node_pools": []}), "simcluster_node_pools"),
+]
+
+
+@pytest.mark.parametrize("case,extra_vars,message", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_topology_fails_before_anything_starts(case, extra_vars, message):
+    name = "bad-" + case
+    proc = run_playbook(PLAYBOOK, *LOCAL, "-e", "simcluster_name=" + name, "-e", extra_vars)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-2000:]
+    assert message in output, output[-3000:]
+    assert "Build the control plane" not in output, "validation must come before any build or start"
+    assert not os.path.exists(os.path.join(CACHE, "kwok", "clusters", name))
+
+
+def test_second_sim_up_changes_nothing(sim_kubeconfig):
+    # The running cluster was started by `make sim-up` with the dev topology; starting it again
+    # with the same topology must be a no-op.
+    proc = run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
+    assert recap(proc.stdout)["changed"] == 0, proc.stdout[-3000:]
+
+
+def test_sim_down_of_a_cluster_that_does_not_exist_is_harmless():
+    proc = run_playbook(PLAYBOOK, *LOCAL, "-e", "simcluster_name=never-created",
+                        "-e", "simcluster_state=absent", check=True)
+    assert recap(proc.stdout)["changed"] == 0
