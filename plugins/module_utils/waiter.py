@@ -1,0 +1,313 @@
+# -*- coding: utf-8 -*-
+# Copyright: bigdata.stack contributors
+# Apache License 2.0 (see LICENSE)
+#
+# This module_utils is PRIVATE to the bigdata.stack collection. It may change without notice
+# between releases; other collections and roles must not import it.
+"""Rollout predicates and the wait loop of wait_ready.
+
+Shaped like kubernetes.core's module_utils/k8s/waiter.py: one small predicate per kind
+(StatefulSet, Deployment) behind one loop. The difference is what a predicate returns: not only
+"ready or not" but a status summary and, when not ready, a sentence naming what is missing, so a
+timeout says "kafka-2: Pending, Unschedulable: 0/3 nodes are available" instead of "timed out".
+All functions take API dictionaries and are free of I/O; the clock is injected.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+# Waiting reasons that do not heal by waiting longer: fail at once with the pod's last state.
+FATAL_WAITING_REASONS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
+# A container restarting this often during one wait is crash-looping even before the kubelet
+# reports CrashLoopBackOff (which it only does while it backs off).
+CRASH_RESTARTS = 3
+
+KINDS = {
+    "StatefulSet": ("apps/v1", "statefulsets"),
+    "Deployment": ("apps/v1", "deployments"),
+}
+
+
+class FatalWait(Exception):
+    """Waiting longer cannot help (crash loop, image pull failure, rollout deadline exceeded)."""
+
+
+# --------------------------------------------------------------------------- selectors and pods
+
+
+def label_selector(selector):
+    """A LabelSelector dictionary as the labelSelector query string."""
+    parts = ["%s=%s" % (k, v) for k, v in sorted(((selector or {}).get("matchLabels") or {}).items())]
+    for expr in (selector or {}).get("matchExpressions") or []:
+        key, operator, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if operator == "In":
+            parts.append("%s in (%s)" % (key, ",".join(values)))
+        elif operator == "NotIn":
+            parts.append("%s notin (%s)" % (key, ",".join(values)))
+        elif operator == "Exists":
+            parts.append(key)
+        elif operator == "DoesNotExist":
+            parts.append("!" + key)
+    return ",".join(parts)
+
+
+def _condition(obj, kind):
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition
+    return None
+
+
+def pod_ready(pod):
+    condition = _condition(pod, "Ready")
+    return bool(condition and condition.get("status") == "True") and not (pod.get("metadata") or {}).get(
+        "deletionTimestamp"
+    )
+
+
+def _container_statuses(pod):
+    status = pod.get("status") or {}
+    return (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+
+
+def _state_text(state):
+    """One container state ({"terminated": {...}}) as a short phrase."""
+    if not state:
+        return "unknown"
+    for kind in ("waiting", "terminated", "running"):
+        detail = state.get(kind)
+        if detail is None:
+            continue
+        words = [kind]
+        if detail.get("reason"):
+            words.append(detail["reason"])
+        if kind == "terminated" and detail.get("exitCode") is not None:
+            words.append("exit code %s" % detail["exitCode"])
+        if detail.get("finishedAt"):
+            words.append("at %s" % detail["finishedAt"])
+        text = " ".join(words)
+        if detail.get("message"):
+            text += ": " + detail["message"].strip().splitlines()[0][:300]
+        return text
+    return "unknown"
+
+
+def describe_pod(pod):
+    """Why a pod is not ready, in a few words: "Pending, Unschedulable: 0/3 nodes are available: ..."."""
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return "Terminating"
+    phase = status.get("phase") or "Unknown"
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False":
+        return "%s, %s: %s" % (phase, scheduled.get("reason") or "not scheduled", (scheduled.get("message") or "").strip())
+    for container in _container_statuses(pod):
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting:
+            text = "%s, %s %s" % (phase, container.get("name"), waiting.get("reason") or "waiting")
+            if waiting.get("message"):
+                text += ": " + waiting["message"].strip()[:300]
+            return text
+    not_ready = [c.get("name") for c in status.get("containerStatuses") or [] if not c.get("ready")]
+    if not_ready:
+        return "%s, not ready (%s)" % (phase, ", ".join(not_ready))
+    if status.get("reason"):
+        return "%s, %s" % (phase, status["reason"])
+    return phase
+
+
+class RestartTracker(object):
+    """Remembers restart counts at the first sight of each container to spot growing ones."""
+
+    def __init__(self):
+        self.baseline = {}
+
+    def restarts_since_start(self, pod, container):
+        key = ((pod.get("metadata") or {}).get("uid") or (pod.get("metadata") or {}).get("name"), container.get("name"))
+        count = container.get("restartCount") or 0
+        first = self.baseline.setdefault(key, count)
+        return count - first
+
+
+def pod_fatal(pod, tracker=None):
+    """A sentence when a pod cannot become ready by waiting (crash loop, image pull failure), else None."""
+    name = (pod.get("metadata") or {}).get("name")
+    for container in _container_statuses(pod):
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or {}
+        last = _state_text(container.get("lastState"))
+        restarts = container.get("restartCount") or 0
+        if waiting.get("reason") in FATAL_WAITING_REASONS:
+            text = "pod %s container %s is in %s (restarts %s)" % (name, container.get("name"), waiting["reason"], restarts)
+            if waiting.get("message"):
+                text += ": " + waiting["message"].strip()[:300]
+            if container.get("lastState"):
+                text += "; last state: " + last
+            return text
+        if tracker is not None and not container.get("ready"):
+            grown = tracker.restarts_since_start(pod, container)
+            if grown >= CRASH_RESTARTS:
+                return "pod %s container %s restarted %s times during the wait (crash-looping); last state: %s" % (
+                    name, container.get("name"), grown, last,
+                )
+    return None
+
+
+# --------------------------------------------------------------------------- predicates
+
+
+def _summary(kind, obj, desired, **counts):
+    meta = obj.get("metadata") or {}
+    result = {"kind": kind, "name": meta.get("name"), "namespace": meta.get("namespace"), "replicas": desired}
+    result.update(counts)
+    return result
+
+
+def _missing_text(ready, desired, problems):
+    text = "%s of %s replicas ready" % (ready, desired)
+    if problems:
+        text += " (missing %s)" % "; ".join(problems)
+    return text
+
+
+def statefulset_status(sts, pods):
+    """Summary of a StatefulSet rollout: ready when observed, updated, ready and on one revision."""
+    spec = sts.get("spec") or {}
+    status = sts.get("status") or {}
+    meta = sts.get("metadata") or {}
+    desired = spec.get("replicas", 1)
+    ready = status.get("readyReplicas") or 0
+    updated = status.get("updatedReplicas") or 0
+    current = status.get("replicas") or 0
+    strategy = (spec.get("updateStrategy") or {}).get("type") or "RollingUpdate"
+    partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition") or 0
+    summary = _summary(
+        "StatefulSet", sts, desired, ready_replicas=ready, updated_replicas=updated,
+        current_revision=status.get("currentRevision"), update_revision=status.get("updateRevision"),
+    )
+    problems = []
+    if (status.get("observedGeneration") or 0) < (meta.get("generation") or 0):
+        problems.append("controller has not yet observed generation %s" % meta.get("generation"))
+    by_name = dict(((p.get("metadata") or {}).get("name"), p) for p in pods)
+    start = (spec.get("ordinals") or {}).get("start") or 0
+    missing = []
+    for ordinal in range(start, start + desired):
+        pod_name = "%s-%s" % (meta.get("name"), ordinal)
+        pod = by_name.get(pod_name)
+        if pod is None:
+            missing.append("%s: not created" % pod_name)
+        elif not pod_ready(pod):
+            missing.append("%s: %s" % (pod_name, describe_pod(pod)))
+    rolled = True
+    if strategy == "RollingUpdate":
+        if partition:
+            rolled = updated >= desired - partition
+        else:
+            rolled = updated == desired and status.get("currentRevision") == status.get("updateRevision")
+    done = not problems and ready == desired and current == desired and rolled and not missing
+    if done:
+        summary.update(ready=True, message="%s of %s replicas ready" % (ready, desired))
+        return summary
+    text = _missing_text(ready, desired, missing)
+    if not missing and not rolled:
+        text += ", %s of %s updated to revision %s" % (updated, desired, status.get("updateRevision"))
+    elif not missing and current != desired:
+        text += ", %s pods exist" % current
+    if problems:
+        text += ", " + "; ".join(problems)
+    summary.update(ready=False, message=text)
+    return summary
+
+
+def deployment_status(deployment, pods):
+    """Summary of a Deployment rollout, as `kubectl rollout status` judges it."""
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    meta = deployment.get("metadata") or {}
+    desired = spec.get("replicas", 1)
+    ready = status.get("readyReplicas") or 0
+    updated = status.get("updatedReplicas") or 0
+    available = status.get("availableReplicas") or 0
+    current = status.get("replicas") or 0
+    summary = _summary(
+        "Deployment", deployment, desired, ready_replicas=ready, updated_replicas=updated, available_replicas=available,
+    )
+    progressing = _condition(deployment, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        raise FatalWait(
+            "Deployment %s/%s: rollout exceeded its progress deadline: %s"
+            % (meta.get("namespace"), meta.get("name"), progressing.get("message"))
+        )
+    observed = (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0)
+    done = observed and updated == desired and ready == desired and available == desired and current == desired
+    if done:
+        summary.update(ready=True, message="%s of %s replicas ready" % (ready, desired))
+        return summary
+    missing = [
+        "%s: %s" % ((p.get("metadata") or {}).get("name"), describe_pod(p))
+        for p in pods
+        if not pod_ready(p) and not (p.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    text = _missing_text(ready, desired, missing)
+    if not observed:
+        text += ", controller has not yet observed generation %s" % meta.get("generation")
+    elif updated != desired or current != desired:
+        text += ", %s of %s updated, %s old replicas pending termination" % (updated, desired, max(current - updated, 0))
+    elif available != desired:
+        text += ", %s of %s available" % (available, desired)
+    summary.update(ready=False, message=text)
+    return summary
+
+
+RESOURCE_PREDICATES = {
+    "StatefulSet": statefulset_status,
+    "Deployment": deployment_status,
+}
+
+
+def resource_status(kind, obj, pods, tracker=None):
+    """The summary for one workload; raises FatalWait when one of its pods cannot recover."""
+    meta = obj.get("metadata") or {}
+    for pod in pods:
+        problem = pod_fatal(pod, tracker)
+        if problem:
+            raise FatalWait("%s %s/%s: %s" % (kind, meta.get("namespace"), meta.get("name"), problem))
+    return RESOURCE_PREDICATES[kind](obj, pods)
+
+
+def owned_by(pod, owner_uid):
+    """Pods a selector finds but another controller owns are not part of the workload."""
+    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+    return not owner_uid or not refs or any(ref.get("uid") == owner_uid for ref in refs)
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def wait_until(probe, timeout, interval, clock=time.monotonic, sleep=time.sleep):
+    """Call probe() until it returns (True, info) or timeout seconds pass.
+
+    Returns (done, last info, elapsed seconds). probe may raise FatalWait to stop at once.
+    """
+    start = clock()
+    while True:
+        done, info = probe()
+        elapsed = clock() - start
+        if done:
+            return True, info, elapsed
+        remaining = timeout - elapsed
+        if remaining <= 0:
+            return False, info, elapsed
+        sleep(min(interval, remaining))
