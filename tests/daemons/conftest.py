@@ -1,0 +1,125 @@
+"""Fixtures of the real-daemon tests: jars from Maven Central, manifests rendered by the roles.
+
+These tests need no cluster. They need `java` (17+) and, on the first run only, `mvn` with access
+to Maven Central (tools/daemons/fetch.py caches the jars under $BIGDATA_CACHE_DIR/daemons).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from daemon_support import REPO, DaemonGroup, fetch
+
+RENDER_PLAYBOOK = os.path.join(REPO, "playbooks", "render.yml")
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def _jars(component):
+    started = time.monotonic()
+    try:
+        classpath = fetch.classpath(component)
+    except fetch.FetchError as exc:
+        pytest.fail("cannot get the %s jars: %s" % (component, exc))
+    sys.stderr.write("%s %s jars ready in %.1f s\n"
+                     % (component, fetch.role_version(component), time.monotonic() - started))
+    return classpath
+
+
+@pytest.fixture(scope="session")
+def kafka_classpath():
+    """Class path of Kafka at the version of kafka_image_tag (roles/kafka/defaults/main.yml)."""
+    return _jars("kafka")
+
+
+@pytest.fixture(scope="session")
+def hadoop_classpath():
+    """Class path of Hadoop at the version of hdfs_image_tag (roles/hdfs/defaults/main.yml)."""
+    return _jars("hadoop")
+
+
+def _ansible_env():
+    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_FORCE_COLOR="0")
+
+
+@pytest.fixture(scope="session")
+def inventory_vars():
+    """inventory_vars(env): the variables the inventory gives localhost (not templated)."""
+    cache = {}
+
+    def get(env):
+        if env not in cache:
+            proc = subprocess.run(
+                [os.path.join(VENV_BIN, "ansible-inventory"), "-i", "inventories/" + env,
+                 "--host", "localhost"], cwd=REPO, env=_ansible_env(), capture_output=True,
+                text=True, timeout=120, check=False)
+            assert proc.returncode == 0, proc.stderr
+            cache[env] = json.loads(proc.stdout)
+        return cache[env]
+    return get
+
+
+# The components these tests boot; one render per inventory serves them all.
+DAEMON_COMPONENTS = ("kafka", "hdfs")
+
+
+def _render(out, env, components):
+    extra = dict(bigdata_render_dir=out, bigdata_components=list(components))
+    extra_file = os.path.join(out, "extra-vars.json")
+    with open(extra_file, "w", encoding="utf-8") as handle:
+        json.dump(extra, handle)
+    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), RENDER_PLAYBOOK, "-i", "inventories/" + env,
+           "-e", "@" + extra_file]
+    return subprocess.run(cmd, cwd=REPO, env=_ansible_env(), capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def _load(component_dir):
+    docs = []
+    for name in sorted(os.listdir(component_dir)):
+        if name.endswith((".yaml", ".yml")):
+            with open(os.path.join(component_dir, name), encoding="utf-8") as handle:
+                docs.extend(doc for doc in yaml.safe_load_all(handle) if doc)
+    return docs
+
+
+@pytest.fixture(scope="session")
+def render(tmp_path_factory):
+    """render(env, component) -> the component's objects as the role renders them for `env`.
+
+    Uses the shared playbooks/render.yml (what site.yml would apply, written to files) with
+    bigdata_components set to the components booted here, once per inventory; if that fails,
+    the one component asked for is rendered alone, so a broken role fails only its own tests.
+    """
+    outputs = {}
+
+    def do_render(env, component):
+        if env not in outputs:
+            out = str(tmp_path_factory.mktemp("render-%s" % env))
+            outputs[env] = (out, _render(out, env, DAEMON_COMPONENTS))
+        out, proc = outputs[env]
+        if proc.returncode != 0:
+            key = (env, component)
+            if key not in outputs:
+                alone = str(tmp_path_factory.mktemp("render-%s-%s" % (env, component)))
+                outputs[key] = (alone, _render(alone, env, (component,)))
+            out, proc = outputs[key]
+        assert proc.returncode == 0, "rendering %s for %s failed:\n%s\n%s" % (
+            component, env, proc.stdout[-6000:], proc.stderr[-3000:])
+        docs = _load(os.path.join(out, component))
+        assert docs, "rendering %s for %s produced nothing in %s" % (component, env, out)
+        return docs
+    return do_render
+
+
+@pytest.fixture
+def daemons():
+    """Start daemons through this list's `add`; all are stopped, newest first, at teardown."""
+    group = DaemonGroup()
+    yield group
+    group.stop_all()

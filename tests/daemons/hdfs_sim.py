@@ -1,0 +1,255 @@
+"""Boot the HDFS pods the hdfs role renders, as processes on this machine.
+
+The namenode and datanode pods run their rendered start scripts (format-when-empty, then
+`hdfs namenode`; `hdfs datanode -D dfs.datanode.hostname=...`) in PodSandboxes (podsim.py) with
+the rendered hdfs-config files at the paths the image reads them from. What has to differ on one
+machine is changed in those files by `machine_overrides`, and nowhere else.
+"""
+
+import http.client
+import os
+import re
+import shlex
+import stat
+import subprocess
+from urllib.parse import urlsplit
+
+from daemon_support import JAVA, LOOPBACK, find, free_ports
+from podsim import PodSandbox, cluster_dns_names, write_hosts_file
+
+IMAGE_BIN = "/opt/hadoop/bin"
+IMAGE_CONF = "/opt/hadoop/etc/hadoop"
+# The image user (uid 1000, "hadoop"): the user that starts the namenode is the HDFS superuser.
+IMAGE_USER = "hadoop"
+# Fast start on 2 shared cores instead of the image's JVM defaults. And this machine runs Java 17:
+# WebHDFS's JSON goes through JAXB, which defines classes with ClassLoader.defineClass by
+# reflection; Java 17 refuses that without this --add-opens (Java 8/11 allow or only warn).
+JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
+            "--add-opens=java.base/java.lang=ALL-UNNAMED"]
+# The image's etc/hadoop/log4j.properties, as far as a console-logging daemon uses it.
+IMAGE_LOG4J = """\
+hadoop.root.logger=INFO,console
+log4j.rootLogger=${hadoop.root.logger}
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.target=System.err
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
+log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
+"""
+# Subcommands of the image's `hdfs` script the rendered scripts use, and (main class, env var
+# with the daemon's JVM options), as in hadoop-hdfs/src/main/bin/hdfs.
+HDFS_SUBCOMMANDS = {
+    "namenode": ("org.apache.hadoop.hdfs.server.namenode.NameNode", "HDFS_NAMENODE_OPTS"),
+    "datanode": ("org.apache.hadoop.hdfs.server.datanode.DataNode", "HDFS_DATANODE_OPTS"),
+    "dfs": ("org.apache.hadoop.fs.FsShell", "HADOOP_CLIENT_OPTS"),
+    "dfsadmin": ("org.apache.hadoop.hdfs.tools.DFSAdmin", "HADOOP_CLIENT_OPTS"),
+}
+
+_PROPERTY = re.compile(r"(<name>(?P<name>[^<]+)</name>\s*<value>)(?P<value>[^<]*)(</value>)")
+
+
+def xml_properties(text):
+    """{name: value} of a Hadoop *-site.xml as the role renders it."""
+    return {m.group("name"): m.group("value") for m in _PROPERTY.finditer(text)}
+
+
+def set_xml_properties(text, changes):
+    """`text` with the values of the properties in `changes` replaced, all else byte for byte."""
+    seen = set()
+
+    def replace(match):
+        name = match.group("name")
+        if name not in changes:
+            return match.group(0)
+        seen.add(name)
+        return match.group(1) + str(changes[name]) + match.group(4)
+    text = _PROPERTY.sub(replace, text)
+    missing = set(changes) - seen
+    assert not missing, "the rendered XML has no %s to override" % sorted(missing)
+    return text
+
+
+def write_hdfs_shim(directory, classpath):
+    """A stand-in for the image's /opt/hadoop/bin/hdfs: same subcommands, same environment.
+
+    Like the real script it puts HADOOP_CONF_DIR first on the class path, takes the daemon's JVM
+    options from HDFS_<DAEMON>_OPTS and HADOOP_OPTS, creates HADOOP_LOG_DIR and writes a pid file
+    into HADOOP_PID_DIR even in the foreground (both must be writable in the pod).
+    """
+    os.makedirs(directory, exist_ok=True)
+    cases = "".join('  %s) main=%s; opts="${%s:-}" ;;\n' % (sub, main, env)
+                    for sub, (main, env) in HDFS_SUBCOMMANDS.items())
+    body = """#!/bin/sh
+# Stand-in for the image's hdfs script (tests/daemons/hdfs_sim.py).
+set -e
+sub="$1"; shift
+case "$sub" in
+%(cases)s  *) echo "hdfs stand-in: no subcommand $sub" >&2; exit 2 ;;
+esac
+conf="${HADOOP_CONF_DIR:?the pods set HADOOP_CONF_DIR}"
+log_dir="${HADOOP_LOG_DIR:-/tmp/hadoop-logs}"
+mkdir -p "$log_dir"
+case "$sub" in namenode|datanode)
+  echo $$ > "${HADOOP_PID_DIR:-/tmp}/hadoop-%(user)s-$sub.pid" ;;
+esac
+exec %(java)s %(jvm)s $opts ${HADOOP_OPTS:-} -Dproc_$sub -Dhadoop.log.dir="$log_dir" \\
+  -Dhadoop.log.file=hadoop-$sub.log -Dhadoop.id.str=%(user)s -Dhadoop.root.logger=INFO,console \\
+  -cp "$conf":%(cp)s $main "$@"
+""" % dict(cases=cases, user=IMAGE_USER, java=shlex.quote(JAVA),
+           jvm=" ".join(JVM_OPTS), cp=shlex.quote(classpath))
+    path = os.path.join(directory, "hdfs")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(body)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return directory
+
+
+class HdfsCluster:
+    """The pods of the rendered hdfs StatefulSets, ready to boot on 127.0.0.1."""
+
+    def __init__(self, docs, namespace, classpath, root, heap=None):
+        """heap: JVM heap options for every daemon instead of the rendered -Xms/-Xmx (None: as rendered)."""
+        self.namespace = namespace
+        self.root = root
+        self.heap = heap
+        self.config = find(docs, "ConfigMap", "hdfs-config")["data"]
+        self.namenode_sts = find(docs, "StatefulSet", "hdfs-namenode")
+        self.datanode_sts = find(docs, "StatefulSet", "hdfs-datanode")
+        self.services = [d for d in docs if d["kind"] == "Service"]
+        self.bin = write_hdfs_shim(os.path.join(root, "image-bin"), classpath)
+        self.hosts = cluster_dns_names([self.namenode_sts, self.datanode_sts], self.services,
+                                       namespace)
+        self.hosts_file = write_hosts_file(os.path.join(root, "hosts"), self.hosts)
+        # A pod owns its IP, so each daemon listens on the rendered ports; here all pods share
+        # 127.0.0.1, so each gets ports of its own.
+        rpc, http_port = free_ports(2)
+        self.namenode_ports = {"rpc": rpc, "http": http_port}
+        self.datanode_ports = [dict(zip(("data", "http", "ipc"), free_ports(3)))
+                               for _ in range(self.datanode_sts["spec"]["replicas"])]
+        self.sandboxes = {}
+
+    @property
+    def namenode_host(self):
+        return "hdfs-namenode-0.%s.%s.svc" % (self.namenode_sts["spec"]["serviceName"], self.namespace)
+
+    def machine_overrides(self, datanode_ordinal=0):
+        """edit_config for PodSandbox: the only changes to the rendered files, with the reasons."""
+        dn_ports = self.datanode_ports[datanode_ordinal] if self.datanode_ports else {}
+        nn = self.namenode_ports
+
+        def with_port(address, port):
+            return "%s:%d" % (address.rsplit(":", 1)[0], port)
+
+        def edit(key, text):
+            props = xml_properties(text)
+            changes = {}
+            if key == "core-site.xml":
+                # Same namenode host name (resolved to 127.0.0.1), this machine's RPC port.
+                url = urlsplit(props["fs.defaultFS"])
+                changes["fs.defaultFS"] = "hdfs://%s:%d" % (url.hostname, nn["rpc"])
+            elif key == "hdfs-site.xml":
+                # The addresses the namenode is reached at keep their host name; ports are the
+                # ones the namenode pod got here.
+                for prop, port in (("dfs.namenode.rpc-address", nn["rpc"]),
+                                   ("dfs.namenode.http-address", nn["http"])):
+                    changes[prop] = with_port(props[prop], port)
+                # Bind to loopback instead of 0.0.0.0: nothing listens beyond 127.0.0.1 here.
+                for bind_host in ("dfs.namenode.rpc-bind-host", "dfs.namenode.servicerpc-bind-host",
+                                  "dfs.namenode.http-bind-host"):
+                    if bind_host in props:
+                        changes[bind_host] = LOOPBACK
+                # The datanode's listeners: loopback, and this datanode pod's ports.
+                for prop, name in (("dfs.datanode.address", "data"),
+                                   ("dfs.datanode.http.address", "http"),
+                                   ("dfs.datanode.ipc.address", "ipc")):
+                    if prop in props and dn_ports:
+                        changes[prop] = "%s:%d" % (LOOPBACK, dn_ports[name])
+            return set_xml_properties(text, changes) if changes else text
+        return edit
+
+    def _sandbox(self, sts, ordinal):
+        name = "%s-%d" % (sts["metadata"]["name"], ordinal)
+        if name not in self.sandboxes:
+            root = os.path.join(self.root, name)
+            # The image's configuration directory, per pod (every pod has its own image file
+            # system); the pod mounts the rendered files into it (subPath).
+            conf = os.path.join(root, "image-etc-hadoop")
+            os.makedirs(conf, exist_ok=True)
+            with open(os.path.join(conf, "log4j.properties"), "w", encoding="utf-8") as handle:
+                handle.write(IMAGE_LOG4J)
+            extra = {"HADOOP_OPTS": "-Djdk.net.hosts.file=" + self.hosts_file,
+                     # simple authentication takes the user from here: the image's user.
+                     "HADOOP_USER_NAME": IMAGE_USER}
+            if self.heap:
+                extra["HDFS_NAMENODE_OPTS" if sts is self.namenode_sts else "HDFS_DATANODE_OPTS"] = self.heap
+            edit = self.machine_overrides(ordinal if sts is self.datanode_sts else 0)
+            sandbox = PodSandbox(root, sts["spec"]["template"]["spec"], name, self.namespace,
+                                 {"hdfs-config": self.config}, {IMAGE_BIN: self.bin, IMAGE_CONF: conf},
+                                 edit_config=edit, extra_env=extra)
+            self._assert_confined(sandbox, conf, "dfs.namenode.name.dir" if sts is self.namenode_sts
+                                  else "dfs.datanode.data.dir")
+            self.sandboxes[name] = sandbox
+        return self.sandboxes[name]
+
+    @staticmethod
+    def _assert_confined(sandbox, conf, data_dir_property):
+        """The directories the daemon writes lie inside its sandbox (never /data on this host)."""
+        assert sandbox.env.get("HADOOP_CONF_DIR") == conf, sandbox.env.get("HADOOP_CONF_DIR")
+        for key in ("core-site.xml", "hdfs-site.xml"):
+            with open(os.path.join(conf, key), encoding="utf-8") as handle:
+                props = xml_properties(handle.read())
+            for prop in (data_dir_property, "hadoop.tmp.dir"):
+                for value in filter(None, props.get(prop, "").split(",")):
+                    path = value[len("file://"):] if value.startswith("file://") else value
+                    assert path.startswith(sandbox.root + os.sep), \
+                        "%s %s=%s is outside the sandbox %s" % (key, prop, value, sandbox.root)
+
+    def namenode(self):
+        return self._sandbox(self.namenode_sts, 0)
+
+    def datanode(self, ordinal=0):
+        return self._sandbox(self.datanode_sts, ordinal)
+
+    # ---------------------------------------------------------------- HTTP with cluster DNS
+
+    def _resolve(self, host):
+        return LOOPBACK if host in self.hosts or host in ("localhost", LOOPBACK) else host
+
+    def request(self, method, url, body=None, timeout=30):
+        """One HTTP request; cluster host names resolve like in the pods. (status, headers, body)"""
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(self._resolve(parts.hostname), parts.port, timeout=timeout)
+        try:
+            path = parts.path + ("?" + parts.query if parts.query else "")
+            conn.request(method, path, body=body, headers={"Host": parts.netloc})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def namenode_url(self, path):
+        return "http://%s:%d%s" % (self.namenode_host, self.namenode_ports["http"], path)
+
+    def jmx(self, query):
+        return self.request("GET", self.namenode_url("/jmx?qry=" + query))
+
+    def webhdfs(self, method, path, op, body=None, **params):
+        """A WebHDFS call through the namenode, following its redirect to a datanode like a
+        client does (two steps: the namenode never takes file data)."""
+        query = "&".join(["op=" + op, "user.name=" + IMAGE_USER] +
+                         ["%s=%s" % item for item in sorted(params.items())])
+        status, headers, payload = self.request(method, self.namenode_url("/webhdfs/v1" + path + "?" + query))
+        if status == 307:
+            location = headers.get("Location") or headers.get("location")
+            return location, self.request(method, location, body=body)
+        return None, (status, headers, payload)
+
+    def client(self, *args, timeout=120):
+        """`hdfs <args>` as a client in the namenode pod would run it."""
+        sandbox = self.namenode()
+        env = dict(sandbox.env)
+        env.pop("HDFS_NAMENODE_OPTS", None)
+        env["HADOOP_CLIENT_OPTS"] = "-Xmx256m"
+        return subprocess.run([os.path.join(self.bin, "hdfs"), *args], capture_output=True,
+                              text=True, timeout=timeout, check=False, env=env,
+                              stdin=subprocess.DEVNULL, start_new_session=True)

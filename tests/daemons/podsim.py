@@ -1,0 +1,221 @@
+"""Run a rendered pod's container command on this machine, as close to the pod as one host allows.
+
+What a pod gets from Kubernetes, and what stands in for it here:
+
+* volumes -> one directory per volumeMount under the sandbox; a configMap volume gets the
+  ConfigMap's keys (or its `items`) as files, like the kubelet writes them;
+* the image's files the command calls (/opt/kafka/bin/*.sh, /opt/hadoop/bin/hdfs) -> small
+  shell shims that start the same main class from the Maven Central jars (write_shims() here,
+  write_hdfs_shim() in hdfs_sim.py);
+* the mount paths and image paths inside the command, the env and the mounted files -> rewritten
+  to those directories, in one pass, longest path first (a bind mount, in effect);
+* env `valueFrom.fieldRef` -> the pod's name, namespace and 127.0.0.1 as its IP;
+* cluster DNS (pod FQDNs through the headless service, service names) -> a hosts file given to
+  every JVM with -Djdk.net.hosts.file, mapping those names to 127.0.0.1; names stay as rendered.
+
+Nothing else is changed here. What must differ on this machine (ports, bind address) is done by
+kafka_sim.py and hdfs_sim.py, in the open, with the reason next to each change. A command that
+still names an absolute path outside the sandbox after the rewrite is refused before it runs, so a
+script can never write to this machine's /var/lib or /data.
+"""
+
+import os
+import re
+import shlex
+import socket
+import stat
+import subprocess
+
+from daemon_support import JAVA, Daemon
+
+
+def path_rewriter(path_map):
+    """A function replacing every mapped absolute path prefix in a text, in one pass.
+
+    One pass matters: a mapped target may itself contain a mapped source (/tmp/... for /tmp).
+    A prefix matches only as a whole path component, and not in the middle of a longer path.
+    """
+    if not path_map:
+        return lambda text: text
+    sources = sorted(path_map, key=len, reverse=True)
+    # file:///data/x is a path too (Hadoop's dfs.*.dir settings are file: URIs).
+    pattern = re.compile(r"(?:(?<=file://)|(?<![\w./-]))(%s)(?=$|[^\w.-])"
+                         % "|".join(re.escape(s) for s in sources))
+    return lambda text: pattern.sub(lambda m: path_map[m.group(1)], text)
+
+
+def write_hosts_file(path, names):
+    """A hosts file mapping each of `names` to 127.0.0.1 (the only address daemons bind here).
+
+    It also maps this machine's host name, which the JVMs look up (InetAddress.getLocalHost) where
+    a pod would look up its own name in the /etc/hosts the kubelet writes.
+    """
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("127.0.0.1 localhost %s\n" % socket.gethostname())
+        for name in sorted(set(names)):
+            handle.write("127.0.0.1 %s\n" % name)
+    return path
+
+
+def cluster_dns_names(statefulsets, services, namespace):
+    """Names cluster DNS gives: every pod through its headless service, every Service."""
+    names = []
+    for sts in statefulsets:
+        for ordinal in range(sts["spec"]["replicas"]):
+            base = "%s-%d.%s.%s.svc" % (sts["metadata"]["name"], ordinal, sts["spec"]["serviceName"],
+                                        namespace)
+            names += [base, base + ".cluster.local"]
+    for svc in services:
+        base = "%s.%s.svc" % (svc["metadata"]["name"], namespace)
+        names += [base, base + ".cluster.local"]
+    return names
+
+
+def write_shims(directory, classpath, commands, jvm_opts, heap_env, opts_env, log_opts_env,
+                log_dir_property=None):
+    """Executable stand-ins for the image's launcher scripts.
+
+    `commands` maps a script name (kafka-storage.sh) to its main class. Each shim does what the
+    image's launcher does with the environment the pod sets (heap, log4j and extra options, and
+    LOG_DIR, which the launcher creates), then starts the class from the Maven Central jars.
+    `jvm_opts` replaces the image's GC flags with ones that start fast on a 2-core machine; they
+    are not part of what the roles render.
+    """
+    os.makedirs(directory, exist_ok=True)
+    log_dir = ""
+    if log_dir_property:
+        log_dir = ('log_dir_opt=\nif [ -n "${LOG_DIR:-}" ]; then mkdir -p "$LOG_DIR" && '
+                   'log_dir_opt="-D%s=$LOG_DIR"; fi\n' % log_dir_property)
+    for name, main_class in commands.items():
+        body = (
+            "#!/bin/sh\n"
+            "# Stand-in for the image's %(name)s (tests/daemons/podsim.py).\n"
+            "set -e\n"
+            "%(log_dir)s"
+            "exec %(java)s %(jvm)s ${%(heap)s:--Xmx256m} ${%(logopts)s:-} ${%(opts)s:-} %(ldo)s"
+            "-cp %(cp)s %(main)s \"$@\"\n"
+        ) % dict(name=name, log_dir=log_dir, java=shlex.quote(JAVA), jvm=" ".join(jvm_opts),
+                 heap=heap_env, logopts=log_opts_env, opts=opts_env,
+                 ldo="${log_dir_opt:-} " if log_dir else "", cp=shlex.quote(classpath),
+                 main=main_class)
+        path = os.path.join(directory, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(body)
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return directory
+
+
+class PodSandbox:
+    """One pod of a rendered workload, ready to run its (first) container's command."""
+
+    def __init__(self, root, pod_spec, pod_name, namespace, configmaps, image_paths,
+                 edit_config=None, extra_env=None, container=0, secrets=None):
+        """
+        pod_spec     the pod template's spec (StatefulSet/Job spec.template.spec)
+        configmaps   {name: data} of the rendered ConfigMaps
+        secrets      {name: {key: text}} of the Secrets the pod mounts (made by the test)
+        image_paths  {path in the image: local directory} (e.g. /opt/kafka/bin -> shims)
+        edit_config  f(configmap key, text) -> text: the test's machine-specific overrides,
+                     applied to ConfigMap files before the container sees them
+        extra_env    environment the pod does not set but this machine needs (JVM DNS file)
+        """
+        self.root = root
+        self.pod_name = pod_name
+        self.namespace = namespace
+        self.container = pod_spec["containers"][container]
+        self.allowed = [root] + list(image_paths.values())
+        volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+        self.mounts = {}
+        path_map = dict(image_paths)
+        mounts = self.container.get("volumeMounts", [])
+        for mount in mounts:
+            if mount.get("subPath"):
+                continue  # placed below, once every directory mapping is known
+            local = os.path.join(root, "volumes", mount["name"])
+            os.makedirs(local, exist_ok=True)
+            self.mounts[mount["mountPath"]] = local
+            path_map[mount["mountPath"]] = local
+        # A subPath mount puts one file of a volume at mountPath, often inside a directory of the
+        # image (core-site.xml into /opt/hadoop/etc/hadoop): the file goes where that path maps.
+        for mount in mounts:
+            if mount.get("subPath"):
+                target = path_rewriter(path_map)(mount["mountPath"])
+                if target == mount["mountPath"]:
+                    target = os.path.join(root, "volumes", mount["name"], mount["subPath"])
+                self.mounts[mount["mountPath"]] = target
+                path_map[mount["mountPath"]] = target
+        self.rewrite = path_rewriter(path_map)
+        for mount in mounts:
+            volume = volumes.get(mount["name"])
+            if volume is None:
+                continue  # a volumeClaimTemplate: an empty directory, like a new PVC
+            if "configMap" in volume or "secret" in volume:
+                source = volume.get("configMap") or volume["secret"]
+                if "configMap" in volume:
+                    data = configmaps[source["name"]]
+                else:
+                    data = (secrets or {}).get(source["secretName"])
+                    if data is None:
+                        raise AssertionError("the pod mounts Secret %s: give it to PodSandbox"
+                                             % source["secretName"])
+                items = source.get("items") or [{"key": key, "path": key} for key in data]
+                for item in items:
+                    if mount.get("subPath") and item["path"] != mount["subPath"]:
+                        continue
+                    target = self.mounts[mount["mountPath"]]
+                    if not mount.get("subPath"):
+                        target = os.path.join(target, item["path"])
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    text = data[item["key"]]
+                    if "configMap" in volume:
+                        text = self.rewrite(edit_config(item["key"], text) if edit_config else text)
+                    with open(target, "w", encoding="utf-8") as handle:
+                        handle.write(text)
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": root,
+                    "LANG": "C.UTF-8"}
+        for entry in self.container.get("env", []):
+            if "value" in entry:
+                self.env[entry["name"]] = self.rewrite(str(entry["value"]))
+                continue
+            field = entry.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            values = {"metadata.name": pod_name, "metadata.namespace": namespace,
+                      "status.podIP": "127.0.0.1", "spec.nodeName": "localhost"}
+            if field not in values:
+                raise NotImplementedError("env %s from %s" % (entry["name"], entry.get("valueFrom")))
+            self.env[entry["name"]] = values[field]
+        self.env.update(extra_env or {})
+        self.command = [self.rewrite(part) for part in
+                        self.container.get("command", []) + self.container.get("args", [])]
+        outside = self.paths_outside()
+        assert not outside, "pod %s: the command names %s, outside every mount and image path" % (
+            pod_name, outside)
+
+    # Absolute paths a command may name without a mount: the shell and the null device.
+    HOST_PATHS = ("/bin/sh", "/dev/null")
+
+    def paths_outside(self):
+        """Absolute paths in the (rewritten) command that do not lie in the sandbox."""
+        found = re.findall(r"(?<![\w.:/@$-])/[\w.-]+(?:/[\w.-]+)*", " ".join(self.command))
+        return sorted({p for p in found if p not in self.HOST_PATHS and not any(
+            p == base or p.startswith(base.rstrip(os.sep) + os.sep) for base in self.allowed)})
+
+    def volume(self, mount_path):
+        """The local directory standing in for `mount_path`."""
+        return self.mounts[mount_path]
+
+    def run(self, timeout):
+        """Run the container command to completion (a Job's pod); returns the CompletedProcess."""
+        try:
+            return subprocess.run(self.command, capture_output=True, text=True, timeout=timeout,
+                                  check=False, env=self.env, cwd=self.root,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        except subprocess.TimeoutExpired as exc:
+            out = [(o.decode("utf-8", "replace") if isinstance(o, bytes) else o or "")[-3000:]
+                   for o in (exc.stdout, exc.stderr)]
+            raise AssertionError("pod %s did not finish within %ss:\n%s\n%s" % (
+                self.pod_name, timeout, out[0], out[1]))
+
+    def start(self, name=None, log_name="container.log"):
+        """Run the container command as a daemon (its own process group, log in the sandbox)."""
+        return Daemon(name or self.pod_name, self.command, os.path.join(self.root, log_name),
+                      env=self.env, cwd=self.root)

@@ -1,0 +1,216 @@
+"""The Kafka configuration the kafka role renders boots a real KRaft cluster.
+
+The rendered ConfigMap, StatefulSet start script and topics Job run unchanged (see podsim.py for
+how a pod is stood in for, kafka_sim.py for the few machine-specific overrides), on the Kafka
+release of kafka_image_tag from Maven Central.
+"""
+
+import os
+import re
+
+import pytest
+
+from daemon_support import DaemonGroup, wait_until
+from daemon_tls import tls_secret
+from kafka_sim import KafkaCluster, load_health, parse_properties
+from podsim import cluster_dns_names
+
+# kafka_internal_port (roles/kafka/vars/main.yml): the port wait.yml and the topics Job use.
+INTERNAL_PORT = 9092
+
+
+def _find_kind(docs, kind):
+    return [doc for doc in docs if doc.get("kind") == kind]
+
+
+def _meta_properties(sandbox, data_dir):
+    """meta.properties that kafka-storage.sh format wrote into the pod's data volume."""
+    matches = []
+    for base, _dirs, files in os.walk(sandbox.volume(data_dir)):
+        if "meta.properties" in files:
+            with open(os.path.join(base, "meta.properties"), encoding="utf-8") as handle:
+                matches.append(parse_properties(handle.read()))
+    return matches
+
+
+def wait_like_the_role(cluster, inv, health, timeout=240):
+    """bigdata.stack.wait_ready's Kafka check exactly as roles/kafka/tasks/wait.yml asks for it,
+    run the way the module runs it: in a ready pod of the first resource (kafka-broker), with the
+    pod's environment. Without TLS the module's default bootstrap localhost:9092; with TLS the
+    bootstrap Service and the client settings the start script wrote into the pod."""
+    pod = cluster.pod("kafka-broker-0")
+    if inv["bigdata_tls_enabled"]:
+        bootstrap = "kafka.%s.svc:%d" % (inv["bigdata_namespace"], INTERNAL_PORT)
+        command_config = pod.sandbox.rewrite("/etc/kafka/runtime/client.properties")
+    else:
+        bootstrap, command_config = "localhost:%d" % INTERNAL_PORT, None
+    return cluster.wait_healthy(health, cluster.in_pod(pod, bootstrap), inv["kafka_broker_replicas"],
+                                timeout=timeout, command_config=command_config, pod=pod)
+
+
+def test_dev_combined_node_serves_topics_to_an_external_client(render, inventory_vars,
+                                                               kafka_classpath, daemons, tmp_path):
+    inv = inventory_vars("dev")
+    docs = render("dev", "kafka")
+    cluster = KafkaCluster(docs, inv["bigdata_namespace"], kafka_classpath, str(tmp_path))
+    assert [p.name for p in cluster.pods] == ["kafka-broker-0"], "dev runs one combined node"
+    node = cluster.pods[0]
+    assert cluster.roles(node) == ["broker", "controller"]
+
+    cluster.start(daemons)
+    health = load_health()
+    # The health check of roles/kafka/tasks/wait.yml, with the module's commands and parser.
+    state = wait_like_the_role(cluster, inv, health)
+    assert state["result"]["leader_id"] == 0
+    assert state["result"]["voters"] == [0]
+    assert state["result"]["brokers"] == [0]
+    assert state["result"]["cluster_id"] == inv["kafka_cluster_id"]
+
+    # The start script substituted @NODE_ID@ from the pod ordinal and formatted the volume with
+    # the inventory's cluster id.
+    server_properties = os.path.join(node.sandbox.volume("/etc/kafka/runtime"), "server.properties")
+    with open(server_properties, encoding="utf-8") as handle:
+        rendered = handle.read()
+    assert not re.search(r"@[A-Z_]+@", rendered), rendered
+    assert parse_properties(rendered)["node.id"] == "0"
+    metas = _meta_properties(node.sandbox, "/var/lib/kafka/data")
+    assert metas and all(m["cluster.id"] == inv["kafka_cluster_id"] and m["node.id"] == "0"
+                         for m in metas), metas
+
+    # The topics Job, as rendered, against the running node: creates the inventory's topics.
+    jobs = _find_kind(docs, "Job")
+    assert len(jobs) == 1, "dev has kafka_topics, so the role renders one topics Job"
+    for attempt in (1, 2):  # a second run must be a no-op (--if-not-exists), as on a re-apply
+        job = cluster.job_sandbox(jobs[0], str(tmp_path / ("topics-job-%d" % attempt))).run(300)
+        assert job.returncode == 0, "topics Job run %d failed:\n%s\n%s" % (
+            attempt, job.stdout[-3000:], job.stderr[-3000:])
+    for topic in inv["kafka_topics"]:
+        described = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(),
+                                 "--describe", "--topic", topic["name"])
+        assert described.returncode == 0, described.stderr
+        assert "PartitionCount: %d" % topic["partitions"] in described.stdout, described.stdout
+        assert "ReplicationFactor: %d" % topic["replication_factor"] in described.stdout
+
+    # A client on the developer's machine, which resolves no cluster name: bootstrap
+    # bigdata_external_host:nodePort, then the brokers it is told about (the advertised EXTERNAL
+    # listener) must be reachable from there too.
+    external = "%s:%d" % (inv["bigdata_external_host"], cluster.node_port(node))
+    topic = inv["kafka_topics"][0]["name"]
+    messages = ["hello from the laptop", "second message"]
+    produced = cluster.tool("kafka-console-producer.sh", "--bootstrap-server", external,
+                            "--topic", topic, "--producer-property", "acks=all",
+                            input_text="\n".join(messages) + "\n", env=cluster.outside_env)
+    assert produced.returncode == 0, produced.stderr
+    consumed = cluster.tool("kafka-console-consumer.sh", "--bootstrap-server", external,
+                            "--topic", topic, "--group", "daemons-test", "--from-beginning",
+                            "--max-messages", str(len(messages)), "--timeout-ms", "60000",
+                            env=cluster.outside_env)
+    assert consumed.returncode == 0, consumed.stderr
+    assert sorted(consumed.stdout.splitlines()) == sorted(messages)
+
+
+# ------------------------------------------------------------------ stage: dedicated quorum, TLS
+
+@pytest.fixture(scope="module")
+def stage_kafka(render, inventory_vars, kafka_classpath, tmp_path_factory):
+    """stage's Kafka (3 dedicated controllers, 3 brokers, TLS on every listener) on this machine.
+
+    The only change besides ports and bind address: every JVM gets a 256m heap instead of the
+    rendered 512m/1g (six JVMs on a shared 2-core machine; heap size is not what is tested).
+    The TLS Secret the inventory names is made here, for every name the pods and Services have.
+    """
+    inv = inventory_vars("stage")
+    assert inv["kafka_mode"] == "dedicated" and inv["bigdata_tls_enabled"]
+    docs = render("stage", "kafka")
+    names = cluster_dns_names([d for d in docs if d["kind"] == "StatefulSet"],
+                              [d for d in docs if d["kind"] == "Service"], inv["bigdata_namespace"])
+    secret = tls_secret(names)
+    root = str(tmp_path_factory.mktemp("kafka-stage"))
+    cluster = KafkaCluster(docs, inv["bigdata_namespace"], kafka_classpath, root,
+                           heap="-Xms64m -Xmx256m", secrets={inv["kafka_tls_secret"]: secret})
+    ca_file = os.path.join(root, "ca.crt")
+    with open(ca_file, "w", encoding="utf-8") as handle:
+        handle.write(secret["ca.crt"])
+    client_config = os.path.join(root, "client.properties")
+    with open(client_config, "w", encoding="utf-8") as handle:
+        handle.write("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location=%s\n"
+                     % ca_file)
+    group = DaemonGroup()
+    try:
+        cluster.start(group)
+        yield inv, docs, cluster, client_config
+    finally:
+        group.stop_all()
+
+
+def _quorum(cluster, client_config, *args):
+    proc = cluster.tool("kafka-metadata-quorum.sh", "--bootstrap-server", cluster.bootstrap(),
+                        "--command-config", client_config, "describe", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_stage_dedicated_tls_quorum_serves_topics(stage_kafka):
+    inv, docs, cluster, client_config = stage_kafka
+    assert sorted(p.name for p in cluster.pods) == [
+        "kafka-broker-0", "kafka-broker-1", "kafka-broker-2",
+        "kafka-controller-0", "kafka-controller-1", "kafka-controller-2"]
+    health = load_health()
+    state = wait_like_the_role(cluster, inv, health)
+    assert sorted(state["result"]["voters"]) == [0, 1, 2]
+    assert state["result"]["brokers"] == [100, 101, 102]
+    assert state["result"]["cluster_id"] == inv["kafka_cluster_id"]
+
+    jobs = _find_kind(docs, "Job")
+    assert len(jobs) == 1
+    job = cluster.job_sandbox(jobs[0], os.path.join(cluster.root, "topics-job")).run(300)
+    assert job.returncode == 0, "topics Job failed:\n%s\n%s" % (job.stdout[-3000:], job.stderr[-3000:])
+    topic = inv["kafka_topics"][0]
+    described = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(),
+                             "--command-config", client_config, "--describe", "--topic", topic["name"])
+    assert described.returncode == 0, described.stderr
+    assert "PartitionCount: %d" % topic["partitions"] in described.stdout, described.stdout
+    assert "ReplicationFactor: %d" % topic["replication_factor"] in described.stdout
+
+    # acks=all needs min.insync.replicas (2 of 3) in sync: replication across brokers works.
+    produced = cluster.tool("kafka-console-producer.sh", "--bootstrap-server", cluster.bootstrap(),
+                            "--command-config", client_config, "--topic", topic["name"],
+                            "--producer-property", "acks=all", input_text="over TLS\n")
+    assert produced.returncode == 0, produced.stderr
+    consumed = cluster.tool("kafka-console-consumer.sh", "--bootstrap-server", cluster.bootstrap(),
+                            "--command-config", client_config, "--topic", topic["name"],
+                            "--group", "daemons-test", "--from-beginning", "--max-messages", "1",
+                            "--timeout-ms", "60000")
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.splitlines() == ["over TLS"]
+
+
+def test_stage_quorum_survives_losing_the_leader_controller(stage_kafka):
+    """Kill the leading controller: the other two elect a leader; restarted on its volume, the
+    pod's start script (format --ignore-formatted) brings it back into the quorum."""
+    inv, _docs, cluster, client_config = stage_kafka
+    health = load_health()
+    leader = health.parse_quorum_status(_quorum(cluster, client_config, "--status"))["LeaderId"]
+    victim = cluster.pod("kafka-controller-%d" % leader)
+    victim.daemon.stop()
+
+    def new_leader():
+        status = health.parse_quorum_status(_quorum(cluster, client_config, "--status"))
+        return status.get("LeaderId", -1) not in (-1, leader)  # (ids start at 0: not truthy)
+    wait_until(new_leader, "a new KRaft leader after controller %d stopped" % leader, 120,
+               daemons=[p.daemon for p in cluster.pods if p is not victim], interval=2)
+
+    victim.daemon = victim.sandbox.start(log_name="restart.log")
+    try:
+        def caught_up():
+            rows = [line.split() for line in
+                    _quorum(cluster, client_config, "--replication").splitlines()[1:]]
+            row = next((r for r in rows if r and r[0] == str(leader)), None)
+            return row is not None and row[3] == "0" and row[-1] in ("Leader", "Follower")
+        wait_until(caught_up, "controller %d back in the quorum" % leader, 120,
+                   daemons=[victim.daemon], interval=2)
+        with open(victim.daemon.log_path, encoding="utf-8", errors="replace") as handle:
+            restart_log = handle.read()
+        assert "All of the log directories are already formatted." in restart_log, restart_log[-2000:]
+    finally:
+        victim.daemon.stop()
