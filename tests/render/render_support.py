@@ -1,0 +1,170 @@
+"""Render every role for every inventory once per session (playbooks/render.yml, no cluster).
+
+Variants: each inventory as it is, plus prod with a mirror registry (bigdata_image_registry).
+Output goes to tests/output/render/<variant>/<role>/<template>.yaml. A variant whose render fails
+is rendered again role by role, so one broken role does not hide the state of the others; every
+failure becomes a failing test that shows the playbook's output.
+
+BIGDATA_RENDER_REUSE=1 reuses the previous output (fast iteration on the checks only).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "tests" / "output" / "render"
+ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+MIRROR = "mirror.example.internal:5000/bigdata"
+
+_spec = importlib.util.spec_from_file_location("bigdata_stack_filter", REPO / "plugins/filter/stack.py")
+stack = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(stack)
+
+VARIANTS = {
+    "dev": ("dev", []),
+    "stage": ("stage", []),
+    "prod": ("prod", []),
+    "prod-mirror": ("prod", ["-e", "bigdata_image_registry=" + MIRROR]),
+}
+
+
+def inventory_vars(inventory):
+    """group_vars/all of an inventory, merged (file order, as Ansible loads them)."""
+    merged = {}
+    for path in sorted((REPO / "inventories" / inventory / "group_vars" / "all").glob("*.yml")):
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def enabled_components(inventory):
+    """What the inventory enables (the same filter site.yml uses)."""
+    values = inventory_vars(inventory)
+    event_log_hdfs = (values.get("spark_event_log_storage") == "hdfs"
+                      or str(values.get("spark_event_log_dir", "")).startswith("hdfs://"))
+    return stack.enabled_components(
+        values.get("bigdata_profile", "full"),
+        values.get("bigdata_components") or [],
+        spark_event_log_hdfs=event_log_hdfs,
+    )
+
+
+def role_problem(role):
+    """Why a role cannot be rendered yet (missing entry points), or None."""
+    tasks = REPO / "roles" / role / "tasks"
+    missing = [name for name in ("validate.yml", "apply.yml") if not (tasks / name).is_file()]
+    if missing:
+        return "roles/%s has no tasks/%s" % (role, " nor tasks/".join(missing))
+    return None
+
+
+def _run_render(inventory, extra, out_dir, components=None):
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    cmd = [str(ANSIBLE_PLAYBOOK), "playbooks/render.yml", "-i", "inventories/%s" % inventory,
+           "-e", "bigdata_render_dir=%s" % out_dir, *extra]
+    if components is not None:
+        cmd += ["-e", json.dumps({"bigdata_components": components})]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0")
+    env.pop("K8S_AUTH_KUBECONFIG", None)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    log = "$ %s\n%s\n%s" % (" ".join(cmd), proc.stdout, proc.stderr)
+    (out_dir / "render.log").write_text(log)
+    return proc.returncode, log
+
+
+def _failure_excerpt(log):
+    """The failed task and its message, from ansible-playbook's output."""
+    lines = log.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(("fatal:", "failed:", "[ERROR]")):
+            start = max(0, index - 3)
+            return "\n".join(lines[start:index + 25])
+    return "\n".join(lines[-40:])
+
+
+def _render_variant(variant):
+    """{role: {'error': str|None, 'dir': Path}} for one variant."""
+    inventory, extra = VARIANTS[variant]
+    enabled = enabled_components(inventory)
+    base = OUTPUT / variant
+    status = {}
+    ready = []
+    for role in enabled:
+        problem = role_problem(role)
+        if problem:
+            status[role] = {"error": problem, "dir": base / role}
+        else:
+            ready.append(role)
+    if not ready:
+        return status
+    reuse = os.environ.get("BIGDATA_RENDER_REUSE") == "1" and (base / "render.ok").exists()
+    if not reuse:
+        for stale in OUTPUT.glob(variant + "--*"):
+            shutil.rmtree(stale)
+        rc, _log = _run_render(inventory, extra, base, None if len(ready) == len(enabled) else ready)
+        if rc == 0:
+            (base / "render.ok").write_text("ok\n")
+    if reuse or rc == 0:
+        for role in ready:
+            status[role] = {"error": None, "dir": base / role}
+        return status
+    # One role broke the run: render each role with its dependencies alone to see which.
+    for role in ready:
+        out = OUTPUT / (variant + "--" + role)
+        rc, role_log = _run_render(inventory, extra, out, [role])
+        failed_role = None
+        if rc != 0:
+            match = re.findall(r"roles/([a-z_]+) : ", role_log.split("fatal:")[0])
+            failed_role = match[-1] if match else role
+        error = None
+        if rc != 0 and failed_role == role:
+            error = "render of %s failed:\n%s" % (role, _failure_excerpt(role_log))
+        elif rc != 0:
+            error = "render of %s stopped in its dependency %s" % (role, failed_role)
+        status[role] = {"error": error, "dir": out / role}
+    return status
+
+
+_RENDERED = None
+
+
+def rendered():
+    """{variant: {role: {'error', 'dir'}}}, rendered once per session (two variants at a time)."""
+    global _RENDERED
+    if _RENDERED is None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            results = dict(zip(VARIANTS, pool.map(_render_variant, VARIANTS)))
+        _RENDERED = results
+    return _RENDERED
+
+
+def documents():
+    """Every rendered document: (variant, role, file name, document)."""
+    docs = []
+    for variant, roles in rendered().items():
+        for role, info in roles.items():
+            if info["error"] or not info["dir"].is_dir():
+                continue
+            for path in sorted(info["dir"].glob("*.yaml")):
+                for doc in yaml.safe_load_all(path.read_text()):
+                    if doc:
+                        docs.append((variant, role, path.name, doc))
+    return docs
+
+
+def doc_id(variant, role, doc, suffix=""):
+    meta = doc.get("metadata") or {}
+    return "%s/%s/%s/%s%s" % (variant, role, doc.get("kind", "?"), meta.get("name", "?"), suffix)

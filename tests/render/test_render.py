@@ -1,0 +1,349 @@
+"""Every manifest every role renders, for every inventory, checked offline.
+
+* schema: strict kubernetes-validate against Kubernetes 1.33 and 1.36 (unknown fields fail);
+* Pod Security restricted for every pod spec, including pod templates kept in ConfigMaps;
+* requests and limits for cpu and memory on every container of a workload;
+* the app.kubernetes.io labels on every object, pod template and volume claim template;
+* pinned images, all moved to bigdata_image_registry when it is set;
+* StatefulSets keep their volumes (PVC retention Retain);
+* spreading as the inventory asks: prod requires anti-affinity per node and an even zone spread
+  for every multi-replica workload, stage prefers them.
+
+Test ids read <variant>/<role>/<Kind>/<name>. A check that finds nothing to check fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import kubernetes_validate
+import kubernetes_validate.utils
+import pytest
+import yaml
+
+from render_support import MIRROR, REPO, doc_id, documents, enabled_components, inventory_vars, rendered
+
+KUBERNETES_VERSIONS = ("1.33.0", "1.36.0")
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                   "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+# Pod Security restricted: the volume types it allows.
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}
+
+# Schemas are big JSON files that kubernetes-validate reads for every document: read each once.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
+    kubernetes_validate.utils.schema_contents)
+
+
+def pod_spec(doc):
+    """The pod spec of a workload document, or None."""
+    kind = doc.get("kind")
+    spec = doc.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
+    if kind in WORKLOAD_KINDS:
+        return (spec.get("template") or {}).get("spec")
+    return None
+
+
+def configmap_pod_specs(doc):
+    """Pod templates kept as YAML in a ConfigMap (Spark pod templates): {key: pod spec}."""
+    found = {}
+    if doc.get("kind") != "ConfigMap":
+        return found
+    for key, value in (doc.get("data") or {}).items():
+        if not key.endswith((".yaml", ".yml")):
+            continue
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            continue
+        if isinstance(parsed, dict) and parsed.get("kind") == "Pod":
+            found[key] = parsed.get("spec") or {}
+    return found
+
+
+def containers(spec):
+    return [c for group in ("initContainers", "containers", "ephemeralContainers")
+            for c in (spec.get(group) or [])]
+
+
+def restricted_violations(spec, need_containers=True):
+    """Pod Security `restricted` violations of a pod spec (empty list: admitted)."""
+    problems = []
+    pod_ctx = spec.get("securityContext") or {}
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag):
+            problems.append("%s is true" % flag)
+    for volume in spec.get("volumes") or []:
+        types = set(volume) - {"name"}
+        if types - RESTRICTED_VOLUMES:
+            problems.append("volume %s uses %s" % (volume.get("name"), sorted(types - RESTRICTED_VOLUMES)))
+    if need_containers and not spec.get("containers"):
+        problems.append("no containers")
+    for c in containers(spec):
+        ctx = c.get("securityContext") or {}
+        name = c.get("name", "?")
+        if ctx.get("privileged"):
+            problems.append("%s: privileged" % name)
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            problems.append("%s: allowPrivilegeEscalation is not false" % name)
+        caps = ctx.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            problems.append("%s: capabilities.drop lacks ALL" % name)
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            problems.append("%s: adds capabilities %s" % (name, caps.get("add")))
+        if not (ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True):
+            problems.append("%s: runAsNonRoot is not true" % name)
+        if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
+            problems.append("%s: runs as uid 0" % name)
+        seccomp = (ctx.get("seccompProfile") or pod_ctx.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append("%s: seccompProfile is %s, not RuntimeDefault" % (name, seccomp))
+        for port in c.get("ports") or []:
+            if port.get("hostPort"):
+                problems.append("%s: hostPort %s" % (name, port["hostPort"]))
+    return problems
+
+
+def images(spec):
+    return [(c.get("name", "?"), c.get("image", "")) for c in containers(spec)]
+
+
+def image_problem(image):
+    if not image:
+        return "no image"
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "%s has no tag" % image
+    if last.rsplit(":", 1)[1] in ("latest", ""):
+        return "%s is not pinned" % image
+    return None
+
+
+def _nothing(name):
+    return pytest.param(None, id="NO-%s" % name)
+
+
+def pytest_generate_tests(metafunc):
+    docs = documents()
+    if "role_status" in metafunc.fixturenames:
+        params = []
+        for variant, roles in rendered().items():
+            for role, info in roles.items():
+                params.append(pytest.param((variant, role, info), id="%s/%s" % (variant, role)))
+        metafunc.parametrize("role_status", params or [_nothing("ROLES")])
+    if "any_doc" in metafunc.fixturenames:
+        params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs]
+        metafunc.parametrize("any_doc", params or [_nothing("DOCUMENTS")])
+    if "version" in metafunc.fixturenames:
+        metafunc.parametrize("version", KUBERNETES_VERSIONS)
+    if "pod_doc" in metafunc.fixturenames:
+        params = []
+        for v, r, _f, d in docs:
+            if pod_spec(d) is not None:
+                params.append(pytest.param((v, r, d, pod_spec(d), True), id=doc_id(v, r, d)))
+            for key, spec in configmap_pod_specs(d).items():
+                params.append(pytest.param((v, r, d, spec, False), id=doc_id(v, r, d, "/" + key)))
+        metafunc.parametrize("pod_doc", params or [_nothing("POD-SPECS")])
+    if "workload_doc" in metafunc.fixturenames:
+        params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs
+                  if pod_spec(d) is not None]
+        metafunc.parametrize("workload_doc", params or [_nothing("WORKLOADS")])
+    if "statefulset_doc" in metafunc.fixturenames:
+        params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs
+                  if d.get("kind") == "StatefulSet"]
+        metafunc.parametrize("statefulset_doc", params or [_nothing("STATEFULSETS")])
+    if "mirror_doc" in metafunc.fixturenames:
+        params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs
+                  if v == "prod-mirror"]
+        metafunc.parametrize("mirror_doc", params or [_nothing("MIRROR-DOCUMENTS")])
+    if "spread_doc" in metafunc.fixturenames:
+        params = []
+        for v, r, _f, d in docs:
+            replicas = (d.get("spec") or {}).get("replicas", 1)
+            if v in ("prod", "stage") and d.get("kind") in ("StatefulSet", "Deployment") and replicas > 1:
+                params.append(pytest.param((v, r, d), id=doc_id(v, r, d)))
+        metafunc.parametrize("spread_doc", params or [_nothing("MULTI-REPLICA-WORKLOADS")])
+
+
+def test_role_renders(role_status):
+    assert role_status is not None, "no role was rendered at all"
+    variant, role, info = role_status
+    assert info["error"] is None, info["error"]
+    files = sorted(info["dir"].glob("*.yaml"))
+    assert files, "%s rendered no manifest file for %s" % (role, variant)
+    docs = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+    assert docs, "%s rendered only empty documents for %s" % (role, variant)
+
+
+def test_every_component_of_the_inventory_is_rendered():
+    for variant, roles in rendered().items():
+        inventory = variant.split("-")[0]
+        assert list(roles) == enabled_components(inventory), variant
+
+
+def test_schema(any_doc, version):
+    assert any_doc is not None, "no document was rendered"
+    _variant, _role, doc = any_doc
+    try:
+        kubernetes_validate.validate(doc, version, strict=True)
+    except kubernetes_validate.ValidationError as err:
+        path = "/".join(str(p) for p in err.path)
+        pytest.fail("Kubernetes %s schema (strict): %s at %s" % (version, err.message, path or "/"))
+    except kubernetes_validate.utils.SchemaNotFoundError as err:
+        pytest.fail(err.message)
+
+
+def test_labels(any_doc):
+    assert any_doc is not None, "no document was rendered"
+    variant, _role, doc = any_doc
+    instance = inventory_vars(variant.split("-")[0]).get("bigdata_instance", "bigdata")
+    labels = (doc.get("metadata") or {}).get("labels") or {}
+    missing = [key for key in REQUIRED_LABELS if key not in labels]
+    assert not missing, "metadata.labels lacks %s" % missing
+    assert labels["app.kubernetes.io/part-of"] == "bigdata-stack"
+    assert labels["app.kubernetes.io/managed-by"] == "ansible"
+    assert labels["app.kubernetes.io/instance"] == instance
+    # Teardown, status and logs find pods and volumes by these labels too.
+    spec = doc.get("spec") or {}
+    templates = []
+    if pod_spec(doc) is not None and doc.get("kind") != "Pod":
+        template = spec.get("template") if doc.get("kind") != "CronJob" else \
+            ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+        templates.append(("pod template", template or {}))
+    for claim in spec.get("volumeClaimTemplates") or []:
+        templates.append(("volumeClaimTemplate %s" % (claim.get("metadata") or {}).get("name"), claim))
+    for what, template in templates:
+        found = (template.get("metadata") or {}).get("labels") or {}
+        missing = [key for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                   "app.kubernetes.io/part-of") if key not in found]
+        assert not missing, "%s labels lack %s" % (what, missing)
+
+
+def test_namespace(any_doc):
+    assert any_doc is not None, "no document was rendered"
+    variant, _role, doc = any_doc
+    namespace = inventory_vars(variant.split("-")[0])["bigdata_namespace"]
+    meta = doc.get("metadata") or {}
+    if doc.get("kind") == "Namespace":
+        assert meta.get("name") == namespace
+    else:
+        assert meta.get("namespace") == namespace, "object lands in %r, not %r" % (meta.get("namespace"), namespace)
+
+
+def test_pod_security_restricted(pod_doc):
+    assert pod_doc is not None, "no pod spec was rendered"
+    _variant, _role, _doc, spec, is_workload = pod_doc
+    problems = restricted_violations(spec, need_containers=is_workload)
+    assert not problems, "Pod Security restricted would reject: %s" % "; ".join(problems)
+
+
+def test_resources(workload_doc):
+    assert workload_doc is not None, "no workload was rendered"
+    _variant, _role, doc = workload_doc
+    missing = []
+    for c in containers(pod_spec(doc)):
+        resources = c.get("resources") or {}
+        for section in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if not (resources.get(section) or {}).get(resource):
+                    missing.append("%s: %s.%s" % (c.get("name"), section, resource))
+    assert not missing, "containers without resources: %s" % ", ".join(missing)
+
+
+def test_images_pinned(pod_doc):
+    assert pod_doc is not None, "no pod spec was rendered"
+    _variant, _role, _doc, spec, is_workload = pod_doc
+    # A pod template kept for Spark may leave the image to spark.kubernetes.container.image.
+    problems = [p for _name, image in images(spec) if image or is_workload for p in [image_problem(image)] if p]
+    assert not problems, "; ".join(problems)
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+@functools.lru_cache(maxsize=None)
+def _default_image_repositories():
+    """Every *_image_repository default of the roles (what a mirror must replace)."""
+    repositories = set()
+    for path in REPO.glob("roles/*/defaults/main.yml"):
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            if key.endswith("_image_repository") and isinstance(value, str) and "{{" not in value:
+                repositories.add(value)
+    return sorted(repositories)
+
+
+def test_images_from_mirror(mirror_doc):
+    assert mirror_doc is not None, "nothing was rendered with bigdata_image_registry set"
+    _variant, _role, doc = mirror_doc
+    spec = pod_spec(doc)
+    problems = []
+    if spec is not None:
+        problems += ["%s: %s" % (name, image) for name, image in images(spec)
+                     if not image.startswith(MIRROR + "/")]
+    # Image references in configuration (Spark's executor image, pod templates) move too.
+    for text in _strings(doc):
+        for repository in _default_image_repositories():
+            first, _sep, rest = repository.partition("/")
+            tail = rest if rest and ("." in first or ":" in first) else repository
+            for match in re.finditer(re.escape(tail) + r":[\w.-]+", text):
+                if not text[:match.start()].endswith(MIRROR + "/"):
+                    problems.append("image %s in configuration" % text[:match.end()].split()[-1])
+    assert not problems, "not from %s: %s" % (MIRROR, sorted(set(problems)))
+
+
+def test_statefulset_keeps_volumes(statefulset_doc):
+    assert statefulset_doc is not None, "no StatefulSet was rendered"
+    _variant, _role, doc = statefulset_doc
+    policy = doc["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
+    assert policy.get("whenDeleted") == "Retain" and policy.get("whenScaled") == "Retain", (
+        "persistentVolumeClaimRetentionPolicy is %s; data must survive deleting or scaling the set" % policy)
+
+
+def _matches(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_spreading(spread_doc):
+    assert spread_doc is not None, "no multi-replica workload in stage or prod"
+    variant, _role, doc = spread_doc
+    values = inventory_vars(variant.split("-")[0])
+    template = doc["spec"]["template"]
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    spec = template.get("spec") or {}
+    anti = ((spec.get("affinity") or {}).get("podAntiAffinity") or {})
+    mode = values.get("bigdata_anti_affinity", "none")
+    if mode == "required":
+        terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        assert any(t.get("topologyKey") == "kubernetes.io/hostname"
+                   and _matches((t.get("labelSelector") or {}).get("matchLabels"), labels) for t in terms), (
+            "%s replicas without required pod anti-affinity on kubernetes.io/hostname matching the pods: %s"
+            % (doc["spec"].get("replicas"), anti))
+    elif mode == "preferred":
+        terms = [t.get("podAffinityTerm") or {} for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
+        assert any(t.get("topologyKey") == "kubernetes.io/hostname"
+                   and _matches((t.get("labelSelector") or {}).get("matchLabels"), labels) for t in terms), (
+            "no preferred pod anti-affinity on kubernetes.io/hostname matching the pods: %s" % anti)
+    zone = values.get("bigdata_zone_spread", "none")
+    if zone != "none":
+        wanted = "DoNotSchedule" if zone == "required" else "ScheduleAnyway"
+        constraints = spec.get("topologySpreadConstraints") or []
+        assert any(c.get("topologyKey") == "topology.kubernetes.io/zone"
+                   and c.get("whenUnsatisfiable") == wanted
+                   and _matches((c.get("labelSelector") or {}).get("matchLabels"), labels) for c in constraints), (
+            "no %s zone spread (%s) matching the pods: %s" % (zone, wanted, constraints))

@@ -1,0 +1,212 @@
+"""Wrong inputs fail in validation, with a message naming the variable, before any write.
+
+Each file in cases/ is a bad vars file for one inventory; its header says which inventory
+(``# inventory: prod``) and which names the failure message must contain (``# expect: a, b``).
+The test runs ``ansible-playbook site.yml -i inventories/<inventory> -e @<case>`` and reads the
+run back (ansible.posix.json callback): it must fail, the failing task must be a validation task
+(argument spec, assert or fail), no Kubernetes or bigdata.stack module may have run before it,
+nothing may have changed, and the message must name the variable.
+
+With BIGDATA_TEST_KUBECONFIG the playbook points at that (simulated) cluster, in a namespace and
+instance of its own, and the test then asks the cluster that no object of that instance exists and
+that the namespace was not created. Without it, the playbook points at a kubeconfig whose server
+nothing listens on (https://127.0.0.1:1), so a failure at connection time would show up as a
+module failure, not a validation failure.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CASES_DIR = pathlib.Path(__file__).resolve().parent / "cases"
+ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+VALIDATION_ACTIONS = {
+    "assert", "ansible.builtin.assert", "ansible.legacy.assert",
+    "fail", "ansible.builtin.fail", "ansible.legacy.fail",
+    "validate_argument_spec", "ansible.builtin.validate_argument_spec",
+    "ansible.legacy.validate_argument_spec",
+}
+CLUSTER_ACTION_PREFIXES = ("kubernetes.core.", "k8s", "bigdata.stack.")
+UNREACHABLE_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+  - name: unreachable
+    cluster:
+      server: https://127.0.0.1:1
+contexts:
+  - name: unreachable
+    context:
+      cluster: unreachable
+      user: unreachable
+current-context: unreachable
+users:
+  - name: unreachable
+    user:
+      token: unreachable
+"""
+
+
+def load_cases():
+    cases = []
+    for path in sorted(CASES_DIR.glob("*.yml")):
+        header = path.read_text()
+        inventory = re.search(r"^# inventory: *(\S+)", header, re.M)
+        expect = re.search(r"^# expect: *(.+)$", header, re.M)
+        if not inventory or not expect:
+            raise ValueError("%s needs '# inventory:' and '# expect:' header lines" % path)
+        names = [n.strip() for n in expect.group(1).split(",") if n.strip()]
+        cases.append(pytest.param(path, inventory.group(1), names, id="%s/%s" % (inventory.group(1), path.stem)))
+    return cases
+
+
+CASES = load_cases()
+
+
+def isolation(path):
+    """A namespace and instance only this case uses (for the check against a real cluster)."""
+    digest = hashlib.sha1(path.stem.encode()).hexdigest()[:8]
+    return "bdval-" + digest
+
+
+def run_case(path, inventory, kubeconfig):
+    name = isolation(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")}
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_NOCOLOR="1", K8S_AUTH_KUBECONFIG=str(kubeconfig))
+    cmd = [str(ANSIBLE_PLAYBOOK), "site.yml", "-i", "inventories/%s" % inventory,
+           "-e", "bigdata_kubeconfig=%s" % kubeconfig,
+           # The case file comes last, so a case about the namespace keeps its own value.
+           "-e", json.dumps({"bigdata_namespace": name, "bigdata_instance": name}),
+           "-e", "@%s" % path]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    return {"cmd": " ".join(cmd), "rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
+            "namespace": name}
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(tmp_path_factory):
+    path = os.environ.get("BIGDATA_TEST_KUBECONFIG")
+    if path:
+        if not os.path.isfile(path):
+            pytest.fail("BIGDATA_TEST_KUBECONFIG=%s is not a file" % path)
+        return pathlib.Path(path)
+    unreachable = tmp_path_factory.mktemp("kube") / "unreachable.kubeconfig"
+    unreachable.write_text(UNREACHABLE_KUBECONFIG)
+    return unreachable
+
+
+@pytest.fixture(scope="session")
+def results(request, kubeconfig):
+    """Run every selected case once, two at a time (each is a full ansible-playbook start)."""
+    if os.environ.get("BIGDATA_TEST_KUBECONFIG"):
+        # The same proof of a simulated cluster the integration tests ask for.
+        request.getfixturevalue("sim_kubeconfig")
+    selected = [item.callspec.params["case"] for item in request.session.items
+                if hasattr(item, "callspec") and "case" in item.callspec.params]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {c: pool.submit(run_case, c, _inventory_of(c), kubeconfig) for c in selected}
+    return {c: f.result() for c, f in futures.items()}
+
+
+def _inventory_of(path):
+    return re.search(r"^# inventory: *(\S+)", path.read_text(), re.M).group(1)
+
+
+def _messages(result):
+    """Every msg of a (possibly looped) task result."""
+    found = []
+    if isinstance(result, dict):
+        for key in ("msg", "message", "stderr"):
+            if isinstance(result.get(key), str):
+                found.append(result[key])
+        for item in result.get("results") or []:
+            found += _messages(item)
+    return found
+
+
+def _report(run):
+    return "%s\nrc=%s\n--- stdout (tail) ---\n%s\n--- stderr (tail) ---\n%s" % (
+        run["cmd"], run["rc"], run["stdout"][-4000:], run["stderr"][-3000:])
+
+
+def test_cases_exist():
+    assert len(CASES) >= 15, "expected at least 15 invalid inventories in %s" % CASES_DIR
+
+
+@pytest.mark.parametrize(("case", "inventory", "expected"), CASES)
+def test_invalid_inventory_fails_in_validation(case, inventory, expected, results, kubeconfig):
+    run = results[case]
+    assert run["rc"] != 0, "the playbook succeeded with %s:\n%s" % (case.name, _report(run))
+    try:
+        output = json.loads(run["stdout"][run["stdout"].index("{"):])
+    except ValueError:
+        pytest.fail("no JSON result (did the playbook fail to parse?):\n" + _report(run))
+
+    ran = [(task["task"], result) for play in output["plays"] for task in play["tasks"]
+           for result in task["hosts"].values()]
+    failed = [(task, result) for task, result in ran if result.get("failed") and not result.get("ignore_errors")]
+    assert failed, "no task failed:\n" + _report(run)
+    task, result = failed[0]
+    before = ran[:ran.index((task, result))]
+
+    touched = [t["name"] for t, r in before if str(r.get("action", "")).startswith(CLUSTER_ACTION_PREFIXES)
+               and not r.get("skipped")]
+    assert not touched, "tasks talked to the cluster before validation failed: %s" % touched
+    changed = [t["name"] for t, r in before if r.get("changed")]
+    assert not changed, "tasks changed something before validation failed: %s" % changed
+    assert result.get("action") in VALIDATION_ACTIONS, (
+        "the run failed in %r (%s), not in validation:\n%s" % (task["name"], result.get("action"),
+                                                               "\n".join(_messages(result))[:3000]))
+    message = "\n".join(_messages(result))
+    missing = [name for name in expected if name not in message]
+    assert not missing, "the failure message does not name %s:\n%s" % (missing, message[:3000])
+
+    if os.environ.get("BIGDATA_TEST_KUBECONFIG"):
+        _assert_nothing_created(kubeconfig, run["namespace"])
+
+
+def _assert_nothing_created(kubeconfig, name):
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    selector = "app.kubernetes.io/part-of=bigdata-stack,app.kubernetes.io/instance=%s" % name
+    core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
+    policy, net, rbac = client.PolicyV1Api(api), client.NetworkingV1Api(api), client.RbacAuthorizationV1Api(api)
+    listings = {
+        "Namespace": lambda: core.list_namespace(label_selector=selector),
+        "Pod": lambda: core.list_pod_for_all_namespaces(label_selector=selector),
+        "Service": lambda: core.list_service_for_all_namespaces(label_selector=selector),
+        "ConfigMap": lambda: core.list_config_map_for_all_namespaces(label_selector=selector),
+        "Secret": lambda: core.list_secret_for_all_namespaces(label_selector=selector),
+        "ServiceAccount": lambda: core.list_service_account_for_all_namespaces(label_selector=selector),
+        "PersistentVolumeClaim": lambda: core.list_persistent_volume_claim_for_all_namespaces(label_selector=selector),
+        "StatefulSet": lambda: apps.list_stateful_set_for_all_namespaces(label_selector=selector),
+        "Deployment": lambda: apps.list_deployment_for_all_namespaces(label_selector=selector),
+        "Job": lambda: batch.list_job_for_all_namespaces(label_selector=selector),
+        "PodDisruptionBudget": lambda: policy.list_pod_disruption_budget_for_all_namespaces(label_selector=selector),
+        "NetworkPolicy": lambda: net.list_network_policy_for_all_namespaces(label_selector=selector),
+        "Ingress": lambda: net.list_ingress_for_all_namespaces(label_selector=selector),
+        "Role": lambda: rbac.list_role_for_all_namespaces(label_selector=selector),
+        "RoleBinding": lambda: rbac.list_role_binding_for_all_namespaces(label_selector=selector),
+    }
+    created = ["%s/%s" % (kind, item.metadata.name) for kind, listing in listings.items()
+               for item in listing().items]
+    assert not created, "validation failed, yet these objects exist: %s" % created
+    try:
+        core.read_namespace(name)
+    except ApiException as err:
+        assert err.status == 404, err
+    else:
+        pytest.fail("validation failed, yet namespace %s was created" % name)
