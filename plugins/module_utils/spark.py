@@ -509,8 +509,10 @@ def rbac_denied_message(namespace, service_account, denied):
     )
 
 
+# `pods is forbidden: User ...` (create: the name is in the body) and `configmaps "spark-drv-1-conf-map" is
+# forbidden: User ...` (a named object: get, patch, delete, and the server-side apply Spark 4 uses).
 _FORBIDDEN_RE = re.compile(
-    r'(?P<resource>[\w.\-/]+) is forbidden: User "(?P<user>[^"]+)" cannot (?P<verb>\w+) resource '
+    r'(?P<resource>[\w.\-/]+)(?: "[^"]*")? is forbidden: User "(?P<user>[^"]+)" cannot (?P<verb>\w+) resource '
     r'"(?P<resource2>[^"]+)"(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<namespace>[^"]+)")?'
 )
 
@@ -520,12 +522,40 @@ def parse_forbidden(text):
     match = _FORBIDDEN_RE.search(text or "")
     if not match:
         return None
+    group = match.group("group")
     return {
         "user": match.group("user"),
         "verb": match.group("verb"),
-        "resource": match.group("resource2"),
+        "resource": match.group("resource2") + ("." + group if group else ""),
         "namespace": match.group("namespace"),
     }
+
+
+# fabric8 (spark-submit's Kubernetes client) reports a refused request as
+# `Failure executing: POST at: <url>. Message: <the API server's message>. Received status: Status(...)`.
+_API_FAILURE_RE = re.compile(
+    r"Failure executing: (?P<verb>[A-Z]+) at: (?P<url>\S+?)\.? Message: (?P<message>.+?)\.? Received status:", re.S
+)
+
+
+def parse_api_failure(text):
+    """The first request the API server refused in spark-submit output: (verb, url, message) or None."""
+    match = _API_FAILURE_RE.search(text or "")
+    if not match:
+        return None
+    return match.group("verb"), match.group("url"), " ".join(match.group("message").split())
+
+
+def api_failure_message(rc, failure):
+    verb, url, message = failure
+    text = "spark-submit failed with exit code %s: the API server refused %s %s: %s" % (rc, verb, url, message)
+    if "violates PodSecurity" in message:
+        text += (
+            ". The namespace enforces Pod Security: give the driver and executors a compliant securityContext "
+            "through driver_pod_template and executor_pod_template (the bigdata.stack.spark role renders "
+            "restricted ones in the ConfigMap spark-pod-templates)"
+        )
+    return text
 
 
 def forbidden_message(forbidden, who):

@@ -704,6 +704,10 @@ class SparkSubmit(object):
         if forbidden:
             raise sp.SparkError(sp.forbidden_message(forbidden, "spark-submit"))
         tail = "\n".join(line for line in output.strip().splitlines()[-25:])
+        failure = sp.parse_api_failure(output)
+        if failure:
+            # The tail is mostly the stack trace; the refused request is the cause.
+            raise sp.SparkError(sp.api_failure_message(rc, failure) + "\nLast lines of its output:\n" + tail)
         raise sp.SparkError("spark-submit failed with exit code %s:\n%s" % (rc, tail))
 
     def find_submitted_driver(self, submission_id):

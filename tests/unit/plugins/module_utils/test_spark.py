@@ -413,3 +413,47 @@ def test_private_header_on_module_utils():
     for name in ("spark.py", "health.py", "waiter.py", "k8s_client.py"):
         with open(os.path.join(utils, name)) as handle:
             assert "PRIVATE to the bigdata.stack collection" in handle.read(1200), name
+
+
+# Real spark-submit (pyspark 4.3.0) output against the simulated cluster (kube-apiserver 1.36.3).
+SPARK_43_SSA_FORBIDDEN = (
+    'Exception in thread "main" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: PATCH at: '
+    "https://127.0.0.1:32764/apis/networking.k8s.io/v1/namespaces/ci/networkpolicies/etl-f0874da22095f9b2-policy"
+    "?fieldManager=fabric8&force=true. Message: networkpolicies.networking.k8s.io \"etl-f0874da22095f9b2-policy\" "
+    'is forbidden: User "system:serviceaccount:ci:submitter" cannot patch resource "networkpolicies" in API group '
+    '"networking.k8s.io" in the namespace "ci". Received status: Status(apiVersion=v1, code=403, details=StatusDetails('
+    "causes=[], group=networking.k8s.io, kind=networkpolicies, name=etl-f0874da22095f9b2-policy), kind=Status, "
+    "message=networkpolicies.networking.k8s.io ..., reason=Forbidden, status=Failure).\n"
+    "\tat io.fabric8.kubernetes.client.KubernetesClientException.copyAsCause(KubernetesClientException.java:205)\n"
+)
+SPARK_43_POD_SECURITY = (
+    'Exception in thread "main" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: POST at: '
+    "https://127.0.0.1:32764/api/v1/namespaces/ci/pods. Message: pods \"etl-f83a59a22093f1db-driver\" is forbidden: "
+    'violates PodSecurity "restricted:latest": unrestricted capabilities (container "spark-kubernetes-driver" must '
+    'set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container '
+    '"spark-kubernetes-driver" must set securityContext.runAsNonRoot=true). Received status: Status(apiVersion=v1, '
+    "code=403, reason=Forbidden, status=Failure).\n"
+    "\tat io.netty.util.concurrent.FastThreadLocalRunnable.run(FastThreadLocalRunnable.java:30)\n"
+)
+
+
+class TestSpark4SubmitFailures:
+    def test_forbidden_on_a_named_object_server_side_apply(self):
+        # Spark 4 server-side applies its ConfigMaps and NetworkPolicy: the 403 names the object.
+        forbidden = sp.parse_forbidden(SPARK_43_SSA_FORBIDDEN)
+        assert forbidden == {"user": "system:serviceaccount:ci:submitter", "verb": "patch",
+                             "resource": "networkpolicies.networking.k8s.io", "namespace": "ci"}
+        assert "may not patch networkpolicies.networking.k8s.io in namespace ci" in sp.forbidden_message(
+            forbidden, "spark-submit")
+        named_core = 'configmaps "spark-drv-1-conf-map" is forbidden: User "u" cannot patch resource "configmaps" in API group "" in the namespace "ci"'
+        assert sp.parse_forbidden(named_core) == {"user": "u", "verb": "patch", "resource": "configmaps", "namespace": "ci"}
+
+    def test_pod_security_rejection_is_not_an_rbac_denial_but_is_surfaced(self):
+        assert sp.parse_forbidden(SPARK_43_POD_SECURITY) is None
+        verb, url, message = sp.parse_api_failure(SPARK_43_POD_SECURITY)
+        assert (verb, url) == ("POST", "https://127.0.0.1:32764/api/v1/namespaces/ci/pods")
+        assert message.startswith('pods "etl-f83a59a22093f1db-driver" is forbidden: violates PodSecurity "restricted:latest"')
+        assert message.endswith("securityContext.runAsNonRoot=true)")
+        text = sp.api_failure_message(1, (verb, url, message))
+        assert "exit code 1" in text and "driver_pod_template" in text and "spark-pod-templates" in text
+        assert sp.parse_api_failure("Error: Unrecognized option: --bogus") is None

@@ -299,3 +299,38 @@ class TestChecks:
         assert outcome == "fail" and "lower case" in result["msg"]
         outcome, result = run_module(spark_submit.main, args(env, dynamic_allocation=True))
         assert outcome == "fail" and "mutually exclusive" in result["msg"]
+
+
+class TestSpark4RefusedRequests:
+    """The refused request leads the message, not the last lines of a Java stack trace."""
+
+    def test_pod_security_rejection_names_the_violations_and_the_fix(self, env, run_module):
+        env.rc = 1
+        env.stderr = (
+            'Exception in thread "main" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: '
+            'POST at: https://10.0.0.1:6443/api/v1/namespaces/bigdata/pods. Message: pods "wordcount-1-driver" is '
+            'forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true (pod or container '
+            '"spark-kubernetes-driver" must set securityContext.runAsNonRoot=true). Received status: Status(code=403).\n'
+            + "".join("\tat io.netty.Frame%d.run(Frame.java:%d)\n" % (i, i) for i in range(40))
+        )
+        outcome, result = run_module(spark_submit.main, args(env))
+        assert outcome == "fail"
+        assert result["msg"].startswith(
+            "spark-submit failed with exit code 1: the API server refused POST "
+            "https://10.0.0.1:6443/api/v1/namespaces/bigdata/pods: pods \"wordcount-1-driver\" is forbidden: "
+            "violates PodSecurity \"restricted:latest\"")
+        assert "driver_pod_template" in result["msg"]
+
+    def test_forbidden_server_side_apply_of_a_named_object(self, env, run_module):
+        env.rc = 1
+        env.stderr = (
+            'Exception in thread "main" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: '
+            "PATCH at: https://10.0.0.1:6443/api/v1/namespaces/bigdata/configmaps/spark-drv-1-conf-map?fieldManager="
+            'fabric8&force=true. Message: configmaps "spark-drv-1-conf-map" is forbidden: User '
+            '"system:serviceaccount:ci:deployer" cannot patch resource "configmaps" in API group "" in the namespace '
+            '"bigdata". Received status: Status(code=403).\n\tat io.netty.Frame.run(Frame.java:1)\n'
+        )
+        outcome, result = run_module(spark_submit.main, args(env))
+        assert outcome == "fail"
+        assert result["msg"].startswith("spark-submit was denied by the API server: system:serviceaccount:ci:deployer "
+                                        "may not patch configmaps in namespace bigdata")
