@@ -305,13 +305,6 @@ def test_role_spark_submitter_is_enough_to_submit_with_a_token(api_client, sim_k
     [result], proc = spark_submit(tmp_path, None, options)
 
     assert token not in proc.stdout and token not in proc.stderr
-    known_gap = "%s may not patch networkpolicies.networking.k8s.io" % SUBMITTER_SA
-    if result.get("failed") and known_gap in result["msg"]:
-        # Only this exact denial is expected; any other failure fails the test, and once the role
-        # is fixed the test passes by itself.
-        pytest.xfail("roles/spark/templates/rbac.yaml.j2: the Role spark-submitter grants nothing on "
-                     "networkpolicies (networking.k8s.io), but spark-submit 4.3 server-side applies a "
-                     "NetworkPolicy <app>-policy per application: " + result["msg"])
     assert not result.get("failed"), result.get("msg")
     assert result["submitted"]
     assert names(drivers(api_client, spark_ns, "as-submitter")) == [result["driver_pod"]]
