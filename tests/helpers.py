@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -28,3 +29,15 @@ def recap(output):
         if line.startswith("localhost") and "changed=" in line:
             return {k: int(v) for k, v in (p.split("=") for p in line.split(":", 1)[1].split())}
     raise AssertionError("no PLAY RECAP line for localhost in:\n" + output[-3000:])
+
+
+def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
+    """Poll predicate until it returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))

@@ -12,22 +12,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from helpers import recap, run_playbook
+from helpers import recap, run_playbook, wait_for
 
 RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000,
                            "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-
-
-def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
 def pod(name, labels=None, memory="64Mi", privileged=False):

@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from helpers import recap, run_playbook
+from helpers import recap, run_playbook, wait_for
 
 SETUP = "tests/integration/playbooks/spark_setup.yml"
 SUBMIT = "tests/integration/playbooks/spark_submit.yml"
@@ -34,17 +34,6 @@ APPLICATION = "local:///opt/spark/examples/src/main/python/pi.py"
 DRIVER_SA = "spark-driver"  # the role's spark_service_account
 SUBMITTER_SA = "spark-submitter-sa"  # bound to the role's Role spark-submitter (spark_submitter_subjects)
 GATE = "bigdata.stack/test-hold"
-
-
-def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
 @pytest.fixture(scope="module")
