@@ -112,8 +112,10 @@ def results(request, kubeconfig):
     if os.environ.get("BIGDATA_TEST_KUBECONFIG"):
         # The same proof of a simulated cluster the integration tests ask for.
         request.getfixturevalue("sim_kubeconfig")
+    # Only this module's cases: other test modules parametrize a "case" of their own.
     selected = [item.callspec.params["case"] for item in request.session.items
-                if hasattr(item, "callspec") and "case" in item.callspec.params]
+                if hasattr(item, "callspec") and "case" in item.callspec.params
+                and pathlib.Path(str(item.path)) == pathlib.Path(__file__)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {c: pool.submit(run_case, c, _inventory_of(c), kubeconfig) for c in selected}
     return {c: f.result() for c, f in futures.items()}
