@@ -77,6 +77,32 @@ def test_statefulset_with_volume_claims_becomes_ready_in_restricted_namespace(ap
         assert core.read_namespaced_pod(name, ns).status.phase == "Running"
 
 
+def test_a_deleted_claim_returns_its_volume_to_the_pool(api_client, restricted_namespace):
+    """Released Retain volumes go back to Available (kwok stage), so long runs never drain the pool."""
+    ns = restricted_namespace
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_persistent_volume_claim(ns, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "scratch"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    user = pod("user")
+    user["spec"]["containers"][0]["volumeMounts"] = [{"name": "scratch", "mountPath": "/scratch"}]
+    user["spec"]["volumes"] = [{"name": "scratch", "persistentVolumeClaim": {"claimName": "scratch"}}]
+    core.create_namespaced_pod(ns, user)
+
+    def bound():
+        claim = core.read_namespaced_persistent_volume_claim("scratch", ns)
+        return claim.status.phase == "Bound" and claim.spec.volume_name
+    volume = wait_for(bound, what="claim scratch Bound")
+
+    core.delete_namespaced_pod("user", ns, grace_period_seconds=0)
+    core.delete_namespaced_persistent_volume_claim("scratch", ns)
+
+    def back_in_pool():
+        pv = core.read_persistent_volume(volume)
+        return pv.status.phase == "Available" and pv.spec.claim_ref is None and pv
+    wait_for(back_in_pool, what="volume %s Available again" % volume)
+
+
 def test_privileged_pod_is_rejected_by_pod_security_admission(api_client, restricted_namespace):
     core = client.CoreV1Api(api_client)
     with pytest.raises(ApiException) as err:
