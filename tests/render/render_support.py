@@ -35,7 +35,14 @@ VARIANTS = {
     "dev": ("dev", []),
     "stage": ("stage", []),
     "prod": ("prod", []),
-    "prod-mirror": ("prod", ["-e", "bigdata_image_registry=" + MIRROR]),
+    # prod from a mirror registry, with prod's own numbers and switches given again the way people
+    # type them on the command line: `-e key=value` makes every value a string, which each role
+    # must convert (| int, | bool) rather than compare or loop over as it is.
+    "prod-mirror": ("prod", ["-e", "bigdata_image_registry=" + MIRROR] + [
+        arg for pair in ("kibana_replicas=2", "hdfs_datanode_replicas=3", "kafka_controller_replicas=3",
+                         "kafka_broker_replicas=3", "spark_driver_cores=1", "spark_executor_instances=3",
+                         "spark_executor_cores=2", "bigdata_tls_enabled=true", "bigdata_wait_timeout=1800")
+        for arg in ("-e", pair)]),
 }
 
 
