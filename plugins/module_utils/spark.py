@@ -248,14 +248,20 @@ def app_configmap_application(application, mount_path):
     return "local://%s/%s" % (mount_path.rstrip("/"), os.path.basename(client_path(application)))
 
 
-def app_configmap_manifest(name, namespace, filename, content, app_name):
-    """A ConfigMap holding the application file; binary files (JARs) go to binaryData."""
+def app_configmap_manifest(name, namespace, filename, content, app_name, labels=None):
+    """A ConfigMap holding the application file; binary files (JARs) go to binaryData.
+
+    It carries the labels the pods get, so whatever finds the application's pods by label
+    (teardown, status) finds its code too.
+    """
     import base64
 
+    meta_labels = dict((str(k), str(v)) for k, v in (labels or {}).items())
+    meta_labels[APP_LABEL] = app_name
     manifest = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": {APP_LABEL: app_name}},
+        "metadata": {"name": name, "namespace": namespace, "labels": meta_labels},
     }
     try:
         manifest["data"] = {filename: content.decode("utf-8")}

@@ -121,7 +121,8 @@ options:
     default: {}
   labels:
     description:
-      - Labels added to the driver and executor pods (C(spark.kubernetes.{driver,executor}.label.*)).
+      - Labels added to the driver and executor pods (C(spark.kubernetes.{driver,executor}.label.*)) and to
+        the ConfigMap the module creates for I(app_configmap).
     type: dict
     default: {}
   secrets:
@@ -625,7 +626,7 @@ class SparkSubmit(object):
                     "use spark.kubernetes.file.upload.path" % (path, len(content))
                 )
             manifest = sp.app_configmap_manifest(
-                configmap_name, params["namespace"], os.path.basename(path), content, params["name"]
+                configmap_name, params["namespace"], os.path.basename(path), content, params["name"], params["labels"]
             )
         mount_path = params["app_mount_path"]
         for role in ("driver", "executor"):
@@ -658,7 +659,11 @@ class SparkSubmit(object):
         existing = self.rest.get_or_none(path)
         if existing is None:
             self.rest.post(self.rest.path(namespace, "configmaps"), manifest)
-        elif existing.get("data") != manifest.get("data") or existing.get("binaryData") != manifest.get("binaryData"):
+        elif (
+            existing.get("data") != manifest.get("data")
+            or existing.get("binaryData") != manifest.get("binaryData")
+            or existing["metadata"].get("labels") != manifest["metadata"]["labels"]
+        ):
             manifest = dict(manifest)
             manifest["metadata"] = dict(manifest["metadata"], resourceVersion=existing["metadata"]["resourceVersion"])
             self.rest.request("PUT", path, body=manifest)

@@ -356,7 +356,10 @@ class TestPodTemplates:
         text = sp.app_configmap_manifest("c", "ns", "etl.py", b"print('hi')\n", "etl")
         assert text["data"] == {"etl.py": "print('hi')\n"}
         assert text["metadata"]["labels"] == {"bigdata.stack/app-name": "etl"}
-        binary = sp.app_configmap_manifest("c", "ns", "app.jar", b"PK\x03\x04\xff\xfe", "etl")
+        binary = sp.app_configmap_manifest("c", "ns", "app.jar", b"PK\x03\x04\xff\xfe", "etl",
+                                           {"app.kubernetes.io/instance": "bigdata", "team": 7})
+        assert binary["metadata"]["labels"] == {"app.kubernetes.io/instance": "bigdata", "team": "7",
+                                                "bigdata.stack/app-name": "etl"}
         assert binary["binaryData"] == {"app.jar": "UEsDBP/+"}
         assert "data" not in binary
 
