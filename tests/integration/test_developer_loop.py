@@ -8,7 +8,6 @@ driver log (logs.yml must still write one file per container, saying so).
 """
 
 import json
-import uuid
 
 import pytest
 from kubernetes import client
@@ -21,18 +20,10 @@ STACK_SELECTOR = "app.kubernetes.io/part-of=bigdata-stack,app.kubernetes.io/inst
 
 
 @pytest.fixture
-def loop_ns(api_client, sim_kubeconfig, tmp_path):
-    core = client.CoreV1Api(api_client)
-    name = "test-loop-" + uuid.uuid4().hex[:8]
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
-        name=name, labels={"pod-security.kubernetes.io/enforce": "restricted",
-                           "pod-security.kubernetes.io/enforce-version": "latest"})))
-    try:
-        run_playbook(SETUP, "-e", "test_namespace=" + name, "-e", "test_dir=%s" % tmp_path,
-                     kubeconfig=sim_kubeconfig, check=True)
-        yield name
-    finally:
-        core.delete_namespace(name)
+def loop_ns(restricted_namespace, sim_kubeconfig, tmp_path):
+    run_playbook(SETUP, "-e", "test_namespace=" + restricted_namespace, "-e", "test_dir=%s" % tmp_path,
+                 kubeconfig=sim_kubeconfig, check=True)
+    return restricted_namespace
 
 
 def playbook(name, namespace, kubeconfig, *extra):
