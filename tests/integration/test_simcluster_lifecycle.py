@@ -5,8 +5,10 @@ import json
 import os
 
 import pytest
+import yaml
+from kubernetes import client
 
-from helpers import recap, run_playbook
+from helpers import REPO, recap, run_playbook
 
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
 PLAYBOOK = "playbooks/simcluster.yml"
@@ -47,6 +49,36 @@ def test_second_sim_up_changes_nothing(sim_kubeconfig):
     # with the same topology must be a no-op.
     proc = run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
     assert recap(proc.stdout)["changed"] == 0, proc.stdout[-3000:]
+
+
+def expected_shapes(environment):
+    """(zone, cpu, memory) of every node inventories/<environment> asks the simulated cluster for."""
+    path = os.path.join(REPO, "inventories", environment, "group_vars", "all", "simcluster.yml")
+    with open(path, encoding="utf-8") as handle:
+        node_pools = yaml.safe_load(handle)["simcluster_node_pools"]
+    return sorted((pool["zones"][i % len(pool["zones"])], str(pool["cpu"]), str(pool["memory"]))
+                  for pool in node_pools for i in range(pool["count"]))
+
+
+def node_shapes(api_client):
+    nodes = client.CoreV1Api(api_client).list_node(label_selector="bigdata.stack/simcluster").items
+    return sorted((n.metadata.labels["topology.kubernetes.io/zone"], n.status.capacity["cpu"],
+                   n.status.capacity["memory"]) for n in nodes)
+
+
+def test_reshaping_for_another_environment_changes_node_capacity(api_client):
+    # Node names repeat across environments (bigdata-sim-worker-0 exists in dev and prod) and an
+    # apply never changes a node's status: without recreating reshaped nodes, prod would rehearse
+    # on two nodes that kept dev's 16Gi and its 8Gi datanodes would stay Pending.
+    assert node_shapes(api_client) == expected_shapes("dev"), "the test cluster starts dev-shaped"
+    try:
+        run_playbook(PLAYBOOK, "-i", "inventories/prod", check=True)
+        assert node_shapes(api_client) == expected_shapes("prod")
+        again = run_playbook(PLAYBOOK, "-i", "inventories/prod", check=True)
+        assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+    finally:
+        run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
+    assert node_shapes(api_client) == expected_shapes("dev")
 
 
 def test_sim_down_of_a_cluster_that_does_not_exist_is_harmless():
