@@ -130,7 +130,7 @@ class Bench(object):
         if proc.returncode:
             raise SystemExit("setup failed:\n" + proc.stdout[-4000:] + proc.stderr[-2000:])
         self.options = dict(
-            name=APP, namespace=self.namespace, image="apache/spark:4.3.0", image_pull_policy="IfNotPresent",
+            name=APP, namespace=self.namespace, image="apache/spark:4.2.0", image_pull_policy="IfNotPresent",
             service_account="spark-driver", application="local:///opt/spark/examples/src/main/python/pi.py",
             application_args=["10"], driver_cores=1, driver_memory="512m", executor_instances=1,
             driver_pod_template=os.path.join(self.tmp, "driver.yaml"),

@@ -65,7 +65,7 @@ def inventory_vars():
 
 
 # The components these tests boot; one render per inventory serves them all.
-DAEMON_COMPONENTS = ("kafka", "hdfs")
+DAEMON_COMPONENTS = ("kafka", "hdfs", "spark")
 
 
 def _render(out, env, components):

@@ -167,6 +167,33 @@ class HdfsCluster:
             return set_xml_properties(text, changes) if changes else text
         return edit
 
+    def service_addresses(self):
+        """{"<service>:<port>" as clients in the namespace write it: the address it has here}.
+
+        A ClusterIP Service of the namenode forwards its ports to the namenode pod's rpc/http
+        ports (kube-proxy); here the name resolves to 127.0.0.1, so the port becomes the one the
+        namenode got on this machine. Both the bare and the namespaced name are mapped.
+        """
+        labels = self.namenode_sts["spec"]["template"]["metadata"]["labels"]
+        container = self.namenode_sts["spec"]["template"]["spec"]["containers"][0]
+        by_name = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        local = {by_name[name]: port for name, port in self.namenode_ports.items()}
+        rewrites = {}
+        for svc in self.services:
+            spec = svc["spec"]
+            selector = spec.get("selector", {})
+            if spec.get("clusterIP") == "None" or not selector or \
+                    any(labels.get(k) != v for k, v in selector.items()):
+                continue
+            for port in spec["ports"]:
+                target = port.get("targetPort", port["port"])
+                target = by_name.get(target, target)
+                if target in local:
+                    for host in (svc["metadata"]["name"],
+                                 "%s.%s.svc" % (svc["metadata"]["name"], self.namespace)):
+                        rewrites["%s:%d" % (host, port["port"])] = "%s:%d" % (host, local[target])
+        return rewrites
+
     def _sandbox(self, sts, ordinal):
         name = "%s-%d" % (sts["metadata"]["name"], ordinal)
         if name not in self.sandboxes:

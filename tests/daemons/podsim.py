@@ -58,7 +58,11 @@ def write_hosts_file(path, names):
 
 
 def cluster_dns_names(statefulsets, services, namespace):
-    """Names cluster DNS gives: every pod through its headless service, every Service."""
+    """Names cluster DNS gives: every pod through its headless service, every Service.
+
+    A Service is also reached by its bare name from pods of its own namespace (the search path
+    the kubelet writes into resolv.conf), as spark_hdfs_uri hdfs://hdfs-namenode:8020 is.
+    """
     names = []
     for sts in statefulsets:
         for ordinal in range(sts["spec"]["replicas"]):
@@ -67,7 +71,7 @@ def cluster_dns_names(statefulsets, services, namespace):
             names += [base, base + ".cluster.local"]
     for svc in services:
         base = "%s.%s.svc" % (svc["metadata"]["name"], namespace)
-        names += [base, base + ".cluster.local"]
+        names += [svc["metadata"]["name"], base, base + ".cluster.local"]
     return names
 
 
@@ -118,11 +122,19 @@ class PodSandbox:
         edit_config  f(configmap key, text) -> text: the test's machine-specific overrides,
                      applied to ConfigMap files before the container sees them
         extra_env    environment the pod does not set but this machine needs (JVM DNS file)
+        container    index into `containers`, or the name of a container or init container
         """
         self.root = root
         self.pod_name = pod_name
         self.namespace = namespace
-        self.container = pod_spec["containers"][container]
+        if isinstance(container, str):
+            every = pod_spec.get("initContainers", []) + pod_spec["containers"]
+            matches = [c for c in every if c["name"] == container]
+            assert matches, "pod %s has no container %s (has %s)" % (
+                pod_name, container, [c["name"] for c in every])
+            self.container = matches[0]
+        else:
+            self.container = pod_spec["containers"][container]
         self.allowed = [root] + list(image_paths.values())
         volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
         self.mounts = {}

@@ -1,4 +1,4 @@
-"""bigdata.stack.spark_submit on the simulated cluster, with the real spark-submit (pyspark 4.3.0).
+"""bigdata.stack.spark_submit on the simulated cluster, with the real spark-submit (pyspark 4.2.0).
 
 Every submission goes through `ansible-playbook` (playbooks/spark_submit.yml), as users call the
 module, and every test reads the outcome back from the API server.
@@ -29,7 +29,7 @@ from helpers import recap, run_playbook, wait_for
 
 SETUP = "tests/integration/playbooks/spark_setup.yml"
 SUBMIT = "tests/integration/playbooks/spark_submit.yml"
-IMAGE = "apache/spark:4.3.0"  # the pinned spark_image_tag of the role, same Spark as pyspark 4.3.0
+IMAGE = "apache/spark:4.2.0"  # the pinned spark_image_tag of the role, same Spark as pyspark 4.2.0
 APPLICATION = "local:///opt/spark/examples/src/main/python/pi.py"
 DRIVER_SA = "spark-driver"  # the role's spark_service_account
 SUBMITTER_SA = "spark-submitter-sa"  # bound to the role's Role spark-submitter (spark_submitter_subjects)
@@ -114,7 +114,7 @@ def test_submission_builds_the_requested_driver_which_succeeds_then_absent_remov
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] and result["submitted"]
     assert (result["phase"], result["exit_code"]) == ("Succeeded", 0)
-    assert result["spark"]["version"] == "4.3.0" and result["spark"]["image_version"] == "4.3.0"
+    assert result["spark"]["version"] == "4.2.0" and result["spark"]["image_version"] == "4.2.0"
     # kwok serves no logs: the module says so instead of failing.
     assert len(result["log_tail"]) == 1 and result["log_tail"][0].startswith("(driver log unavailable:")
     assert "--deploy-mode" in result["command"] and "spark.kubernetes.submission.waitAppCompletion=false" in result["command"]
