@@ -62,8 +62,9 @@ lint: setup ## ansible-lint (production profile) and ansible-test sanity for the
 	$(BIN)/ansible-lint
 	bash tools/sanity.sh
 
-bench: setup ## Benchmarks (ratios, never assertions on time)
+bench: setup ## Benchmarks (ratios and rates, never assertions on time)
 	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench_pipelines.py
 
 clean: ## Remove the virtualenv and test outputs (not the binary cache)
 	rm -rf $(VENV) tests/output .pytest_cache
