@@ -8,7 +8,8 @@ this virtualenv; spark_sim.py says how the image is stood in for):
 1. without its log directory, the history server's own command exits (what a real cluster did
    before the stack created the directory: site.yml timed out waiting for it);
 2. the history server's init container waits while the directory is missing;
-3. the Job spark-hdfs-dirs-<hash> creates it, owned by spark_hdfs_user with mode 1777, and the init
+3. the Job spark-hdfs-dirs-<hash> creates it, owned by spark_hdfs_user with mode 1777 (and that user's
+   home /user/<user>, where applications keep their data), and the init
    container then lets the pod start;
 4. a real Spark application, configured by the rendered spark-defaults.conf, writes its event log
    there as the pinned HDFS user;
@@ -114,6 +115,10 @@ def test_history_server_serves_an_application_whose_event_log_spark_wrote_to_hdf
     assert body["FileStatus"]["type"] == "DIRECTORY"
     assert body["FileStatus"]["owner"] == user and body["FileStatus"]["group"] == user, body
     assert body["FileStatus"]["permission"] == "1777", body
+    # The Spark user's home, where applications keep their data (the pipelines' base directory).
+    status, home = _file_status(hdfs, "/user/" + user)
+    assert status == 200 and home["FileStatus"]["owner"] == user, home
+    assert home["FileStatus"]["permission"] == "755", home
     # Idempotent: a second run of the same Job changes nothing and succeeds.
     again = pods.dirs_job().run(timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
