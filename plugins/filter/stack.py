@@ -5,9 +5,11 @@
 
 ``bigdata_profile`` names a set of components, an explicit ``bigdata_components`` list wins over
 it, and every component brings what it needs (kibana needs elasticsearch, spark writing its event
-log to HDFS needs hdfs, everything needs platform). The result is ordered so that a component
-always comes after what it depends on: ``site.yml`` applies in this order and ``teardown.yml``
-removes in the reverse order.
+log to HDFS needs hdfs, the sample pipelines need spark and elasticsearch, everything needs
+platform). Which pipelines run is the pipelines role's choice (``pipelines_enabled``); whether
+their sources (kafka, hdfs) are enabled is checked by that role's validation. The result is
+ordered so that a component always comes after what it depends on: ``site.yml`` applies in this
+order and ``teardown.yml`` removes in the reverse order.
 
 ``render_role_copy``, ``render_tasks`` and ``render_manifests`` serve ``playbooks/render.yml``: a
 role's tasks run unchanged except that every ``kubernetes.core.k8s`` write becomes a file with
@@ -22,12 +24,15 @@ import shutil
 
 import yaml
 
-# Canonical order: every component comes after all of its dependencies.
-CATALOG = ("platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark")
+# Canonical order: every component comes after all of its dependencies. pipelines is last: its
+# wait entry point starts the pipelines, once everything before it is ready.
+CATALOG = ("platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark", "pipelines")
 
+# Every profile brings the sample pipelines; pipelines_enabled picks which (by default the
+# profile's own: streaming, batch or both).
 PROFILES = {
-    "streaming": ("kafka", "spark", "elasticsearch", "kibana"),
-    "batch": ("hdfs", "spark", "elasticsearch", "kibana"),
+    "streaming": ("kafka", "spark", "elasticsearch", "kibana", "pipelines"),
+    "batch": ("hdfs", "spark", "elasticsearch", "kibana", "pipelines"),
     "full": CATALOG,
 }
 
@@ -38,6 +43,7 @@ DEPENDENCIES = {
     "elasticsearch": ("platform",),
     "kibana": ("platform", "elasticsearch"),
     "spark": ("platform",),
+    "pipelines": ("platform", "spark", "elasticsearch"),
 }
 
 

@@ -18,9 +18,9 @@ _spec.loader.exec_module(stack)
 @pytest.mark.parametrize(
     ("profile", "expected"),
     [
-        ("streaming", ["platform", "kafka", "elasticsearch", "kibana", "spark"]),
-        ("batch", ["platform", "hdfs", "elasticsearch", "kibana", "spark"]),
-        ("full", ["platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark"]),
+        ("streaming", ["platform", "kafka", "elasticsearch", "kibana", "spark", "pipelines"]),
+        ("batch", ["platform", "hdfs", "elasticsearch", "kibana", "spark", "pipelines"]),
+        ("full", ["platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark", "pipelines"]),
     ],
 )
 def test_profiles(profile, expected):
@@ -53,6 +53,17 @@ def test_streaming_with_spark_on_hdfs_adds_hdfs():
     result = stack.enabled_components("streaming", None, spark_event_log_hdfs=True)
     assert "hdfs" in result
     assert result.index("hdfs") < result.index("spark")
+
+
+def test_pipelines_bring_spark_and_elasticsearch_but_not_their_sources():
+    # Kafka and HDFS depend on pipelines_enabled, which the pipelines role validates.
+    assert stack.enabled_components("full", ["pipelines"]) == ["platform", "elasticsearch", "spark", "pipelines"]
+
+
+def test_pipelines_come_last_so_they_start_after_everything_else():
+    for profile in stack.PROFILES:
+        assert stack.enabled_components(profile)[-1] == "pipelines"
+    assert stack.CATALOG[-1] == "pipelines"
 
 
 def test_platform_alone():
