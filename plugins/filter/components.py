@@ -8,11 +8,14 @@
   generated Secret only when it does not exist yet; ``tls_ca`` / ``tls_issue`` make the
   certificates those Secrets hold (keys never touch the disk of the controller).
 * ``workload_refs`` builds the ``resources`` list of ``bigdata.stack.wait_ready``.
+* ``streaming_progress`` reads the newest micro-batch progress out of a streaming driver's log
+  (``playbooks/status.yml``).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import datetime
 import ipaddress
 
@@ -42,6 +45,36 @@ def workload_refs(names, kind):
     if isinstance(names, str):
         names = [names]
     return [{"kind": str(kind), "name": str(name)} for name in names]
+
+
+def streaming_progress(log_text):
+    """The newest micro-batch progress a streaming driver logged, or ``{}`` when there is none.
+
+    The sample streaming pipeline prints one line per micro-batch, ``<time> progress {json}``,
+    where the JSON is Spark's own ``StreamingQueryProgress``. Returns ``batch`` (batchId),
+    ``timestamp`` (the batch's trigger time), ``input_rows`` (numInputRows), and
+    ``input_rate`` / ``processing_rate`` (inputRowsPerSecond / processedRowsPerSecond, rows/s),
+    ``batch_ms`` (durationMs.triggerExecution); a line that is not valid JSON is skipped.
+    """
+    for line in reversed(str(log_text or "").splitlines()):
+        _time, marker, payload = line.partition(" progress ")
+        if not marker or not payload.lstrip().startswith("{"):
+            continue
+        try:
+            progress = json.loads(payload)
+        except ValueError:
+            continue
+        if not isinstance(progress, dict) or "batchId" not in progress:
+            continue
+        return {
+            "batch": progress.get("batchId"),
+            "timestamp": progress.get("timestamp"),
+            "input_rows": progress.get("numInputRows"),
+            "input_rate": progress.get("inputRowsPerSecond"),
+            "processing_rate": progress.get("processedRowsPerSecond"),
+            "batch_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
+        }
+    return {}
 
 
 def _crypto():
@@ -142,6 +175,7 @@ class FilterModule(object):
         return {
             "existing_secret_data": existing_secret_data,
             "workload_refs": workload_refs,
+            "streaming_progress": streaming_progress,
             "tls_ca": tls_ca,
             "tls_issue": tls_issue,
         }
