@@ -79,7 +79,10 @@ def test_deploy_change_redeploy_look_and_remove(api_client, sim_kubeconfig, loop
     [driver_log] = logs_dir.glob(driver + "_*.log")
     assert driver_log.read_text().startswith("(no log:"), driver_log.read_text()[:500]  # kwok runs no container
     stack_pods = core.list_namespaced_pod(loop_ns, label_selector=STACK_SELECTOR).items
-    containers = sum(len(p.status.container_statuses or []) for p in stack_pods)
+    # Init containers too (the history server's waits for the event log directory).
+    containers = sum(len(p.status.init_container_statuses or []) + len(p.status.container_statuses or [])
+                     for p in stack_pods)
+    assert any(p.status.init_container_statuses for p in stack_pods)
     assert len(list(logs_dir.iterdir())) == containers
 
     # Component teardown finds the application by the same labels: driver and code go, data stays.
