@@ -65,6 +65,7 @@ lint: setup ## ansible-lint (production profile) and ansible-test sanity for the
 bench: setup ## Benchmarks (ratios and rates, never assertions on time)
 	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_pipelines.py
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench_redeploy.py
 
 clean: ## Remove the virtualenv and test outputs (not the binary cache)
 	rm -rf $(VENV) tests/output .pytest_cache
