@@ -1,0 +1,142 @@
+# -*- coding: utf-8 -*-
+# Copyright: bigdata.stack contributors
+# Apache License 2.0 (see LICENSE)
+"""The one way this collection writes manifests: see plugins/modules/k8s_apply.py for the docs.
+
+Templates are rendered on the controller by the ``ansible.builtin.template`` lookup (the role's
+templates directory, the task's variables). Then either every object goes to kubernetes.core's
+``k8s`` module in one server-side apply, or, with ``render_dir``, the same objects are written to
+files and nothing reaches a cluster. The secret-bearing templates go to their own module call,
+run with no_log, and their values are masked in everything this action returns.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import lookup_loader
+
+from ansible_collections.bigdata.stack.plugins.plugin_utils import manifests
+
+# The connection options of kubernetes.core (doc fragment kubernetes.core.k8s_auth_options),
+# passed on unchanged.
+AUTH_OPTIONS = (
+    "api_key", "ca_cert", "client_cert", "client_key", "context", "host", "impersonate_groups",
+    "impersonate_user", "kubeconfig", "no_proxy", "password", "persist_config", "proxy",
+    "proxy_headers", "username", "validate_certs",
+)
+
+ARGUMENT_SPEC = {
+    "templates": {"type": "list", "elements": "str", "default": []},
+    "secret_templates": {"type": "list", "elements": "str", "default": []},
+    "namespace": {"type": "str", "required": True},
+    "field_manager": {"type": "str", "default": "bigdata-stack"},
+    "render_dir": {"type": "path"},
+    "component": {"type": "str"},
+}
+ARGUMENT_SPEC.update({name: {"type": "raw"} for name in AUTH_OPTIONS})
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        namespace = args["namespace"]
+        plain = self._objects(args["templates"], namespace, task_vars)
+        secret = self._objects(args["secret_templates"], namespace, task_vars)
+
+        if args["render_dir"]:
+            component = args["component"] or self._component()
+            return dict(result, **self._render(plain + secret, args["render_dir"], component))
+
+        auth = {k: args[k] for k in AUTH_OPTIONS if args.get(k) is not None}
+        hidden = manifests.secret_values(o for _source, docs in secret for o in docs)
+        plain_objects = [o for _source, docs in plain for o in docs]
+        secret_objects = [o for _source, docs in secret for o in docs]
+        # Secrets go before the workloads that mount them, but after a Namespace they live in.
+        first = [o for o in plain_objects if secret_objects and o.get("kind") in manifests.CLUSTER_SCOPED_KINDS]
+        batches = ((first, False), (secret_objects, True), ([o for o in plain_objects if o not in first], False))
+        outcomes = []
+        for objects, no_log in batches:
+            if objects:
+                outcomes += self._apply(objects, namespace, args["field_manager"], auth, task_vars, no_log, hidden)
+
+        result["changed"] = any(changed for _obj, changed, _diff in outcomes)
+        result["objects"] = [
+            {"ref": manifests.ref(obj), "changed": changed} for obj, changed, _diff in outcomes
+        ]
+        diffs = [d for _obj, changed, d in outcomes if changed and d]
+        if diffs:
+            result["diff"] = diffs
+        return result
+
+    def _component(self):
+        role = self._task._role
+        if role is None:
+            raise AnsibleActionFail("k8s_apply: render_dir needs component when the task is not in a role")
+        return role.get_name().split(".")[-1]
+
+    def _objects(self, templates, namespace, task_vars):
+        """``[(template, objects)]``: each template rendered like the template lookup does."""
+        lookup = lookup_loader.get("ansible.builtin.template", loader=self._loader, templar=self._templar)
+        rendered = []
+        for template in templates:
+            text = lookup.run([template], variables=task_vars)[0]
+            rendered.append((template, manifests.documents(text, namespace)))
+        return rendered
+
+    def _render(self, rendered, render_dir, component):
+        """Write one file per template, named like it, in ``render_dir/component``."""
+        out_dir = os.path.join(render_dir, component)
+        written, changed = [], False
+        for template, objects in rendered:
+            path = os.path.join(out_dir, os.path.basename(template).removesuffix(".j2"))
+            content = manifests.dump(objects)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    same = handle.read() == content
+            except FileNotFoundError:
+                same = False
+            if not same and not self._task.check_mode:
+                os.makedirs(out_dir, exist_ok=True)
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(content)
+            changed = changed or not same
+            written.append(path)
+        return {"changed": changed, "rendered": written}
+
+    def _apply(self, objects, namespace, field_manager, auth, task_vars, no_log, hidden):
+        """Server-side apply of ``objects`` in one kubernetes.core.k8s call: ``[(obj, changed, diff)]``."""
+        module_args = dict(
+            auth,
+            state="present",
+            apply=True,
+            server_side_apply={"field_manager": field_manager, "force_conflicts": True},
+            namespace=namespace,
+            definition=objects,
+        )
+        # no_log for the module run that carries Secret values: the target's log and any
+        # module output of that call never show them.
+        saved = self._play_context.no_log
+        self._play_context.no_log = saved or no_log
+        try:
+            response = self._execute_module(
+                module_name="kubernetes.core.k8s", module_args=module_args, task_vars=task_vars
+            )
+        finally:
+            self._play_context.no_log = saved
+        if response.get("failed"):
+            message = response.get("msg", "kubernetes.core.k8s failed")
+            refs = ", ".join(manifests.ref(o) for o in objects)
+            raise AnsibleActionFail(manifests.censor("applying %s: %s" % (refs, message), hidden))
+        per_object = response.get("result", {}).get("results") if len(objects) > 1 else [response]
+        return [
+            (obj, bool(outcome.get("changed")), manifests.object_diff(obj, outcome.get("diff")))
+            for obj, outcome in zip(objects, per_object or [])
+        ]
