@@ -4,14 +4,19 @@
 #
 # This module_utils is PRIVATE to the bigdata.stack collection. It may change without notice
 # between releases; other collections and roles must not import it.
-"""A thin JSON client over the connection kubernetes.core resolves.
+"""The bigdata.stack modules' calls to the cluster, on kubernetes.core's client.
 
 kubernetes.core (module_utils.k8s.client.get_api_client) turns the module's auth options,
-K8S_AUTH_* variables, a kubeconfig or the in-cluster account into one cached, configured
-kubernetes ApiClient. This module sends plain REST requests through that ApiClient and returns
-dictionaries: the bigdata.stack modules read a handful of fixed paths, and plain dictionaries
-keep the pure decision functions (spark.py, waiter.py, health.py) free of client model classes
-and the import of the large generated API modules.
+K8S_AUTH_* variables, a kubeconfig or the in-cluster account into one cached dynamic client, and
+finds resources by kind through its discovery (K8SClient.resource). `Cluster` uses that client and
+adds only what it lacks:
+
+- plain dictionaries in and out, so the decision functions (spark.py, waiter.py, health.py) stay
+  free of client classes;
+- errors a user can act on: ApiError carries the API server's own message, Unreachable names the
+  API server that could not be reached;
+- a pod watch that reads the pod again and watches anew when a watch breaks (watch_pod_until);
+- exec in a pod with stdin and a deadline, a GET through a service proxy, a pod log tail.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,16 +27,24 @@ import json
 import os
 import time
 
-from urllib.parse import quote
-
-K8S_IMPORT_ERROR = None
 try:
     import urllib3
-except ImportError as e:  # handled by AnsibleK8SModule's requirements check
-    urllib3 = None
-    K8S_IMPORT_ERROR = e
+    from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+    from kubernetes.watch import Watch
+except ImportError:  # AnsibleK8SModule fails the task naming the missing requirement
+    urllib3 = Watch = None
 
-JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+    class ApiException(Exception):
+        status = reason = body = None
+
+    class ResourceNotFoundError(Exception):
+        pass
+
+# The field manager of what the modules write with server-side apply: the roles' own (bigdata_field_manager).
+FIELD_MANAGER = "bigdata-stack"
+# A request that gets no answer for this long is treated as a broken connection.
+REQUEST_TIMEOUT = 30
 
 
 class ApiError(Exception):
@@ -66,7 +79,7 @@ class Unreachable(ConnectError):
 
 
 def connect(module):
-    """(RestClient, kubernetes Configuration) from kubernetes.core's resolution of the auth options."""
+    """(Cluster, kubernetes Configuration) from kubernetes.core's resolution of the auth options."""
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
     try:
@@ -80,8 +93,7 @@ def connect(module):
             "K8S_AUTH_KUBECONFIG / K8S_AUTH_CONTEXT, or ~/.kube/config) or host with api_key or client_cert"
             % str(e).rstrip(".")
         )
-    api_client = getattr(k8s.client, "client", k8s.client)
-    return RestClient(api_client), k8s.configuration
+    return Cluster(k8s), k8s.configuration
 
 
 def unreachable_message(host, error):
@@ -98,161 +110,153 @@ def _is_connection_error(error):
     return "Max retries exceeded" in text or "Connection refused" in text or "timed out" in text
 
 
-class RestClient(object):
-    """GET/POST/DELETE against the API server; JSON in, dictionaries out."""
+class Cluster(object):
+    """Reads and writes of the bigdata.stack modules through a kubernetes.core K8SClient.
 
-    def __init__(self, api_client, request_timeout=30):
-        self.api_client = api_client
-        self.request_timeout = request_timeout
+    Objects are addressed by kind, API version, namespace and name, and returned as dictionaries.
+    """
+
+    def __init__(self, k8s):
+        self.k8s = k8s
+        self.resources = {}
 
     @property
     def host(self):
-        return self.api_client.configuration.host
+        return self.k8s.configuration.host
 
-    # -- transport
+    @property
+    def client(self):
+        """The dynamic client (kubernetes.dynamic.DynamicClient)."""
+        return self.k8s.client
 
-    def _send(self, method, path, query=None, body=None, timeout=None, stream=False, headers=None):
-        """(status, body bytes or streaming response) for one request."""
-        hdrs = dict(JSON_HEADERS)
-        hdrs.update(headers or {})
-        query = list(query or [])
-        timeout = timeout or self.request_timeout
-        client = self.api_client
+    def resource(self, kind, api_version="v1"):
+        key = (kind, api_version)
+        if key not in self.resources:
+            self.resources[key] = self._call("discover %s %s" % (api_version, kind), self.k8s.resource, kind, api_version)
+        return self.resources[key]
+
+    def _call(self, what, func, *args, **kwargs):
+        """func(*args, **kwargs) with the client's errors turned into ApiError and Unreachable."""
         try:
-            if hasattr(client, "param_serialize"):  # kubernetes >= 33 (pydantic based client)
-                method_, url, header_params, body_, post = client.param_serialize(
-                    method=method,
-                    resource_path=path,
-                    query_params=query,
-                    header_params=hdrs,
-                    body=body,
-                    auth_settings=["BearerToken"],
-                )
-                response = client.call_api(method_, url, header_params=header_params, body=body_,
-                                           post_params=post, _request_timeout=timeout)
-                if stream:
-                    if not 200 <= response.status < 300:
-                        return response.status, response.read()
-                    return response.status, response.response
-                return response.status, response.read()
-            response = client.call_api(
-                path, method, query_params=query, header_params=hdrs, body=body,
-                auth_settings=["BearerToken"], _preload_content=False,
-                _return_http_data_only=True, _request_timeout=timeout,
-            )
-            if stream:
-                return response.status, response
-            return response.status, response.data
+            return func(*args, **kwargs)
+        except ApiException as e:
+            if not e.status:  # the client's own failure, e.g. a TLS handshake that failed
+                raise Unreachable(unreachable_message(self.host, e.reason or e))
+            raise ApiError(e.status, e.reason, _text(e.body), what)
+        except ResourceNotFoundError as e:
+            raise ApiError(404, "Not Found", "the API server serves no such kind: %s" % e, what)
         except Exception as e:  # pylint: disable=broad-except
-            status = getattr(e, "status", None)
-            if status:  # legacy clients raise ApiException for error statuses
-                return status, getattr(e, "body", None)
-            if _is_connection_error(e) or status == 0:
+            if _is_connection_error(e):
                 raise Unreachable(unreachable_message(self.host, e))
             raise
 
-    def request(self, method, path, query=None, body=None, timeout=None, text=False):
-        status, data = self._send(method, path, query=query, body=body, timeout=timeout)
-        if isinstance(data, bytes):
-            data = data.decode("utf-8", "replace")
-        if not 200 <= status < 300:
-            raise ApiError(status, _reason(status), data, path)
-        if text:
-            return data
-        return json.loads(data) if data else {}
+    # -- objects
 
-    def get(self, path, query=None, **kwargs):
-        return self.request("GET", path, query=query, **kwargs)
-
-    def post(self, path, body, query=None):
-        return self.request("POST", path, query=query, body=body)
-
-    def delete(self, path, body=None, query=None):
-        return self.request("DELETE", path, query=query, body=body)
-
-    def get_or_none(self, path, query=None):
+    def get(self, kind, namespace, name, api_version="v1"):
+        """The object as a dictionary, None when it does not exist."""
+        resource = self.resource(kind, api_version)
+        what = "get %s %s/%s" % (kind, namespace, name)
         try:
-            return self.get(path, query=query)
+            return self._call(what, self.k8s.get, resource, name=name, namespace=namespace,
+                              _request_timeout=REQUEST_TIMEOUT).to_dict()
         except ApiError as e:
             if e.status == 404:
                 return None
             raise
 
-    def watch(self, path, query, timeout_seconds):
-        """Yield watch events ({"type": ..., "object": {...}}) until the server ends the watch."""
-        query = list(query) + [("watch", "true"), ("timeoutSeconds", str(int(timeout_seconds)))]
-        status, response = self._send("GET", path, query=query, timeout=(10, timeout_seconds + 10), stream=True)
-        if not 200 <= status < 300:
-            raise ApiError(status, _reason(status), response, path)
-        buffer = b""
-        try:
-            for chunk in response.stream(amt=None, decode_content=False):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line.decode("utf-8"))
-        finally:
-            release = getattr(response, "release_conn", None)
-            if release:
-                release()
-
-    # -- paths
-
-    @staticmethod
-    def path(namespace, kind_plural, name=None, group=None, subresource=None):
-        base = "/apis/%s" % group if group else "/api/v1"
-        if group and "/" not in group:
-            raise ValueError("group must include the version, e.g. apps/v1")
-        path = "%s/namespaces/%s/%s" % (base, quote(namespace, safe=""), kind_plural)
-        if name:
-            path += "/" + quote(name, safe=":")
-        if subresource:
-            path += "/" + subresource
-        return path
-
     def list_pods(self, namespace, label_selector):
-        return self.get(self.path(namespace, "pods"), [("labelSelector", label_selector)]).get("items") or []
+        found = self._call("list pods in %s" % namespace, self.k8s.get, self.resource("Pod"), namespace=namespace,
+                           label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT)
+        return found.to_dict().get("items") or []
 
-    def pod_log(self, namespace, name, tail_lines, container=None, previous=False):
+    def delete(self, kind, namespace, name, api_version="v1"):
+        """Delete an object (graceful, default grace period); False when it was already gone."""
+        resource = self.resource(kind, api_version)
+        try:
+            self._call("delete %s %s/%s" % (kind, namespace, name), self.k8s.delete, resource, name=name,
+                       namespace=namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def create(self, kind, body, api_version="v1"):
+        """POST an object, e.g. a SubjectAccessReview; the API server's answer as a dictionary."""
+        resource = self.resource(kind, api_version)
+        return self._call("create %s" % kind, self.k8s.create, resource, body,
+                          _request_timeout=REQUEST_TIMEOUT).to_dict()
+
+    def apply(self, body):
+        """Server-side apply of one object by this collection's field manager; the object as applied."""
+        meta = body["metadata"]
+        resource = self.resource(body["kind"], body["apiVersion"])
+        what = "apply %s %s/%s" % (body["kind"], meta.get("namespace"), meta["name"])
+        return self._call(what, self.client.server_side_apply, resource, body=body, field_manager=FIELD_MANAGER,
+                          force_conflicts=True, _request_timeout=REQUEST_TIMEOUT).to_dict()
+
+    def watch_pod(self, namespace, name, resource_version, timeout_seconds):
+        """Events ({"type": ..., "object": {...}}) of one pod from resource_version on, until the server ends the watch.
+
+        This is kubernetes' Watch over the dynamic client's get, as DynamicClient.watch does, with
+        a read timeout added: a connection that dies without a reset must not hang the module.
+        """
+        resource = self.resource("Pod")
+        stream = Watch().stream(
+            self.client.get, resource, namespace=namespace, field_selector="metadata.name=" + name,
+            resource_version=resource_version, timeout_seconds=int(timeout_seconds), serialize=False,
+            _request_timeout=(10, timeout_seconds + 10),
+        )
+        events = iter(stream)
+        while True:
+            event = self._call("watch pod %s/%s" % (namespace, name), next, events, None)
+            if event is None:
+                return
+            yield {"type": event["type"], "object": event["raw_object"]}
+
+    # -- subresources
+
+    def pod_log(self, namespace, name, tail_lines, container=None):
         query = [("tailLines", str(tail_lines))]
         if container:
             query.append(("container", container))
-        if previous:
-            query.append(("previous", "true"))
-        return self.get(self.path(namespace, "pods", name, subresource="log"), query, text=True)
+        log = self.resource("Pod").subresources["log"]
+        response = self._call("log of pod %s/%s" % (namespace, name), self.client.get, log, name=name,
+                              namespace=namespace, query_params=query, serialize=False,
+                              _request_timeout=REQUEST_TIMEOUT)
+        return _text(response.data)
 
     def service_proxy_get(self, namespace, service, port, path, scheme="http", query=None, timeout=15):
         """(status, body text) of a GET through the API server's service proxy.
 
         /api/v1/namespaces/{ns}/services/{scheme}:{service}:{port}/proxy/{path} reaches a service
         from wherever the API server is reachable. The API server consumes the Authorization
-        header, so backend credentials cannot travel this way (see exec transport).
+        header, so backend credentials cannot travel this way (see exec_in_pod).
         """
-        target = "%s:%s:%s" % (scheme, service, port)
-        full = "%s/proxy/%s" % (self.path(namespace, "services", target), path.lstrip("/"))
-        status, data = self._send("GET", full, query=query, timeout=timeout, headers={"Accept": "*/*"})
-        if isinstance(data, bytes):
-            data = data.decode("utf-8", "replace")
-        return status, data
+        proxy = self.resource("Service").subresources["proxy"]
+        full = "%s/%s" % (proxy.path(name="%s:%s:%s" % (scheme, service, port), namespace=namespace), path.lstrip("/"))
+        try:
+            response = self._call("GET " + full, self.client.request, "get", full, query_params=list(query or []),
+                                  header_params={"Accept": "*/*"}, serialize=False, _request_timeout=timeout)
+        except ApiError as e:
+            return e.status, e.body or ""
+        return response.status, _text(response.data)
 
     def exec_in_pod(self, namespace, pod, command, container=None, stdin=None, timeout=60):
-        """(exit code, stdout, stderr) of a command run in a pod container (pods/exec)."""
+        """(exit code, stdout, stderr) of a command run in a pod container (pods/exec).
+
+        The exit code is None when the command did not end within timeout seconds.
+        """
         from kubernetes.client import CoreV1Api
         from kubernetes.stream import stream
 
-        api = CoreV1Api(self.api_client)
+        api = CoreV1Api(self.client.client)
         kwargs = dict(command=command, stderr=True, stdout=True, stdin=stdin is not None, tty=False,
                       _preload_content=False)
         if container:
             kwargs["container"] = container
-        try:
-            ws = stream(api.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-        except Exception as e:  # pylint: disable=broad-except
-            status = getattr(e, "status", None)
-            if status:
-                raise ApiError(status, getattr(e, "reason", ""), getattr(e, "body", None), "exec " + pod)
-            raise
+        ws = self._call("exec in pod %s/%s" % (namespace, pod), stream, api.connect_get_namespaced_pod_exec,
+                        pod, namespace, **kwargs)
         stdout, stderr = [], []
         try:
             if stdin is not None:
@@ -271,15 +275,13 @@ class RestClient(object):
             ws.close()
 
 
-def _reason(status):
-    return {
-        400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-        410: "Gone", 422: "Unprocessable Entity", 500: "Internal Server Error", 502: "Bad Gateway",
-        503: "Service Unavailable", 504: "Gateway Timeout",
-    }.get(status, "HTTP %s" % status)
+def _text(data):
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data
 
 
-def watch_pod_until(rest, namespace, name, predicate, timeout, clock=time.monotonic, sleep=time.sleep):
+def watch_pod_until(cluster, namespace, name, predicate, timeout, clock=time.monotonic, sleep=time.sleep):
     """Follow one pod until predicate(pod) holds, it is deleted, or timeout seconds pass.
 
     Returns (last pod seen, outcome) with outcome "done", "deleted" or "timeout". A watch
@@ -287,12 +289,10 @@ def watch_pod_until(rest, namespace, name, predicate, timeout, clock=time.monoto
     resourceVersion, connection reset) the pod is read again and a new watch starts.
     """
     deadline = clock() + timeout
-    pods_path = rest.path(namespace, "pods")
-    pod_path = rest.path(namespace, "pods", name)
     pod = None
     while True:
         try:
-            current = rest.get_or_none(pod_path)
+            current = cluster.get("Pod", namespace, name)
         except (ApiError, Unreachable):
             current = pod
             sleep(1)
@@ -304,12 +304,9 @@ def watch_pod_until(rest, namespace, name, predicate, timeout, clock=time.monoto
         remaining = deadline - clock()
         if remaining <= 0:
             return pod, "timeout"
-        query = [
-            ("fieldSelector", "metadata.name=" + name),
-            ("resourceVersion", (pod.get("metadata") or {}).get("resourceVersion") or "0"),
-        ]
+        resource_version = (pod.get("metadata") or {}).get("resourceVersion") or "0"
         try:
-            for event in rest.watch(pods_path, query, max(1, min(remaining, 300))):
+            for event in cluster.watch_pod(namespace, name, resource_version, max(1, min(remaining, 300))):
                 kind = event.get("type")
                 if kind == "ERROR":
                     break
@@ -326,11 +323,10 @@ def watch_pod_until(rest, namespace, name, predicate, timeout, clock=time.monoto
             sleep(1)
 
 
-def wait_pod_gone(rest, namespace, name, timeout, clock=time.monotonic, sleep=time.sleep, interval=1):
+def wait_pod_gone(cluster, namespace, name, timeout, clock=time.monotonic, sleep=time.sleep, interval=1):
     """Poll until a pod no longer exists; True when it went within timeout seconds."""
     deadline = clock() + timeout
-    path = rest.path(namespace, "pods", name)
-    while rest.get_or_none(path) is not None:
+    while cluster.get("Pod", namespace, name) is not None:
         if clock() >= deadline:
             return False
         sleep(interval)

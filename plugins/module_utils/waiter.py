@@ -7,7 +7,7 @@
 """Rollout predicates and the wait loop of wait_ready.
 
 Shaped like kubernetes.core's module_utils/k8s/waiter.py: one small predicate per kind
-(StatefulSet, Deployment) behind one loop. The difference is what a predicate returns: not only
+(StatefulSet, Deployment, Job) behind one loop. The difference is what a predicate returns: not only
 "ready or not" but a status summary and, when not ready, a sentence naming what is missing, so a
 timeout says "kafka-2: Pending, Unschedulable: 0/3 nodes are available" instead of "timed out".
 All functions take API dictionaries and are free of I/O; the clock is injected.
@@ -33,9 +33,11 @@ FATAL_WAITING_REASONS = (
 # reports CrashLoopBackOff (which it only does while it backs off).
 CRASH_RESTARTS = 3
 
+# Workload kinds wait_ready follows, with their API version.
 KINDS = {
-    "StatefulSet": ("apps/v1", "statefulsets"),
-    "Deployment": ("apps/v1", "deployments"),
+    "StatefulSet": "apps/v1",
+    "Deployment": "apps/v1",
+    "Job": "batch/v1",
 }
 
 
@@ -271,9 +273,48 @@ def deployment_status(deployment, pods):
     return summary
 
 
+def job_status(job, pods):
+    """Summary of a Job: ready once it completed; FatalWait once it failed (backoff limit, deadline).
+
+    For a Job, replicas are its completions and ready_replicas and updated_replicas its succeeded pods.
+    """
+    spec = job.get("spec") or {}
+    status = job.get("status") or {}
+    meta = job.get("metadata") or {}
+    completions = spec.get("completions") or 1
+    succeeded = status.get("succeeded") or 0
+    failed_pods = status.get("failed") or 0
+    summary = _summary("Job", job, completions, ready_replicas=succeeded, updated_replicas=succeeded,
+                       active=status.get("active") or 0, failed=failed_pods)
+    failed = _condition(job, "Failed")
+    if failed and failed.get("status") == "True":
+        raise FatalWait(
+            "Job %s/%s failed: %s%s. Its pods' log says why (kubectl -n %s logs job/%s); fix the cause and run again"
+            % (meta.get("namespace"), meta.get("name"), failed.get("reason") or "Failed",
+               (" (%s)" % failed["message"]) if failed.get("message") else "", meta.get("namespace"), meta.get("name"))
+        )
+    complete = _condition(job, "Complete")
+    if complete and complete.get("status") == "True":
+        summary.update(ready=True, message="complete, %s of %s completions succeeded" % (succeeded, completions))
+        return summary
+    text = "%s of %s completions succeeded" % (succeeded, completions)
+    if failed_pods:
+        text += ", %s failed attempts" % failed_pods
+    running = [
+        "%s: %s" % ((p.get("metadata") or {}).get("name"), describe_pod(p))
+        for p in pods
+        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+    if running:
+        text += " (running %s)" % "; ".join(running)
+    summary.update(ready=False, message=text)
+    return summary
+
+
 RESOURCE_PREDICATES = {
     "StatefulSet": statefulset_status,
     "Deployment": deployment_status,
+    "Job": job_status,
 }
 
 

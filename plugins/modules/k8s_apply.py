@@ -74,7 +74,7 @@ options:
       - Sub-directory of I(render_dir). Defaults to the short name of the role the task is in.
     type: str
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - bigdata.stack.k8s_auth
 notes:
   - Objects are applied with O(kubernetes.core.k8s#module:apply=true) and
     O(kubernetes.core.k8s#module:server_side_apply); deleting is the job of the roles' C(absent)

@@ -116,7 +116,7 @@ options:
     description:
       - Further Spark properties, applied after the ones the options above set (so they may refine them).
       - Values of keys that look secret (password, secret, token, credential, access key) are masked in
-        the returned I(command).
+        everything the task returns, like the values of C(no_log) options.
     type: dict
     default: {}
   labels:
@@ -145,8 +145,9 @@ options:
   app_configmap:
     description:
       - Ship the application in this ConfigMap and mount it at I(app_mount_path) in the driver and executors.
-      - When I(application) is a local file the module creates or updates the ConfigMap from it (1 MiB at
-        most) and runs it from the mount; with a C(local://) I(application) the ConfigMap must exist.
+      - When I(application) is a local file the module writes the ConfigMap from it (1 MiB at most) with a
+        server-side apply (field manager C(bigdata-stack), as the roles use) and runs it from the mount; with a C(local://)
+        I(application) the ConfigMap must exist.
       - Spark cannot mount a ConfigMap from properties, so the module mounts it with generated pod templates,
         merged into I(driver_pod_template) and I(executor_pod_template) when given.
     type: str
@@ -192,7 +193,6 @@ options:
     type: int
     default: 50
 requirements:
-  - python kubernetes >= 24.2.0
   - PyYAML
   - Java 17 or later (Spark 4), found through C(JAVA_HOME) or C(PATH)
   - C(spark-submit) (the C(pyspark) package or a Spark distribution)
@@ -207,7 +207,7 @@ seealso:
     link: https://spark.apache.org/docs/latest/running-on-kubernetes.html
   - module: bigdata.stack.wait_ready
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - bigdata.stack.k8s_auth
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 attributes:
@@ -380,7 +380,6 @@ try:
 except ImportError:  # AnsibleK8SModule reports the missing requirement
     yaml = None
 
-SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 CONFIGMAP_MAX_BYTES = 1048576
 
 
@@ -448,7 +447,6 @@ class SparkSubmit(object):
         self.sleep = sleep
         self.rest = None
         self.configuration = None
-        self.secrets = []
         self.result = dict(
             changed=False, submitted=False, driver_pod=None, app_id=None, phase=None, exit_code=None,
             log_tail=[], command=[], killed=[],
@@ -528,11 +526,7 @@ class SparkSubmit(object):
         if self.module.check_mode:
             return
         for name in names:
-            try:
-                self.rest.delete(self.rest.path(namespace, "pods", name))
-            except ApiError as e:
-                if e.status != 404:
-                    raise
+            self.rest.delete("Pod", namespace, name)
         if wait:
             deadline = self.clock() + self.params["wait_timeout"]
             for name in names:
@@ -548,7 +542,9 @@ class SparkSubmit(object):
     def submit(self):
         params = self.params
         submission_id = uuid.uuid4().hex[:16]
-        tmpdir = tempfile.mkdtemp(prefix="bigdata-spark-submit-")
+        # The module's tmpdir goes when the module ends; the token in it must not outlive spark-submit,
+        # while the wait for the application may last wait_timeout, so this directory goes right after.
+        tmpdir = tempfile.mkdtemp(prefix="spark-submit-", dir=self.ansible.tmpdir)
         try:
             application, templates, configmap = self.prepare_application(tmpdir)
             master, auth_conf, token, warnings = sp.submission_auth(self.configuration)
@@ -563,15 +559,18 @@ class SparkSubmit(object):
                 # ConfigMap, where spark.kubernetes.authenticate.submission.oauthToken would end up.
                 auth_conf["spark.kubernetes.authenticate.submission.oauthTokenFile"] = self.write_private(tmpdir, "token", token)
             conf = sp.build_conf(params, submission_id, auth_conf, templates)
+            for key, value in (params["conf"] or {}).items():
+                if sp.is_sensitive_conf(key):
+                    self.add_secret(str(value))
             command = sp.build_command(self.spark["spark_submit"], master, params, conf, application)
-            self.result["command"] = sp.mask_command(command, self.secrets)
+            self.result["command"] = sp.mask_command(command)
             self.result["changed"] = True
             if self.module.check_mode:
                 return self.result
             if params["check_rbac"]:
                 self.check_rbac()
             if configmap is not None:
-                self.apply_configmap(configmap)
+                self.rest.apply(configmap)
             self.run_spark_submit(command)
             pod = self.find_submitted_driver(submission_id)
             self.result["submitted"] = True
@@ -583,10 +582,9 @@ class SparkSubmit(object):
             shutil.rmtree(tmpdir, ignore_errors=True)
 
     def add_secret(self, value):
-        self.secrets.append(value)
-        no_log_values = getattr(self.ansible, "no_log_values", None)
-        if no_log_values is not None:
-            no_log_values.add(value)
+        """Ansible masks the value wherever it appears in the result, the error message and the logs."""
+        if value:
+            self.ansible.no_log_values.add(value)
 
     @staticmethod
     def write_private(tmpdir, name, content):
@@ -652,27 +650,11 @@ class SparkSubmit(object):
             raise sp.SparkError("pod template %s is not a Pod manifest" % path)
         return doc
 
-    def apply_configmap(self, manifest):
-        namespace = self.params["namespace"]
-        name = manifest["metadata"]["name"]
-        path = self.rest.path(namespace, "configmaps", name)
-        existing = self.rest.get_or_none(path)
-        if existing is None:
-            self.rest.post(self.rest.path(namespace, "configmaps"), manifest)
-        elif (
-            existing.get("data") != manifest.get("data")
-            or existing.get("binaryData") != manifest.get("binaryData")
-            or existing["metadata"].get("labels") != manifest["metadata"]["labels"]
-        ):
-            manifest = dict(manifest)
-            manifest["metadata"] = dict(manifest["metadata"], resourceVersion=existing["metadata"]["resourceVersion"])
-            self.rest.request("PUT", path, body=manifest)
-
     def check_rbac(self):
         namespace = self.params["namespace"]
         account = self.params["service_account"] or "default"
         try:
-            found = self.rest.get_or_none(self.rest.path(namespace, "serviceaccounts", account))
+            found = self.rest.get("ServiceAccount", namespace, account)
         except ApiError:
             found = True  # may not read service accounts: let the API server judge the pod
         if found is None:
@@ -683,7 +665,8 @@ class SparkSubmit(object):
         reviews = []
         for resource, verb in sp.DRIVER_PERMISSIONS:
             try:
-                response = self.rest.post(SAR_PATH, sp.subject_access_review(namespace, account, resource, verb))
+                response = self.rest.create("SubjectAccessReview", sp.subject_access_review(namespace, account, resource, verb),
+                                            api_version="authorization.k8s.io/v1")
             except ApiError as e:
                 self.module.warn(
                     "could not check the RBAC of service account %s/%s (%s); set check_rbac=false to skip"
@@ -704,7 +687,7 @@ class SparkSubmit(object):
         rc, out, err = self.ansible.run_command(command, environ_update=env)
         if rc == 0:
             return
-        output = sp.mask_text((err or "") + "\n" + (out or ""), self.secrets)
+        output = sp.mask_text((err or "") + "\n" + (out or ""))
         forbidden = sp.parse_forbidden(output)
         if forbidden:
             raise sp.SparkError(sp.forbidden_message(forbidden, "spark-submit"))
@@ -765,7 +748,7 @@ class SparkSubmit(object):
             text = self.rest.pod_log(self.params["namespace"], pod_name, self.params["log_tail_lines"], container)
         except (ApiError, Unreachable) as e:
             return ["(driver log unavailable: %s)" % e]
-        return sp.mask_text(text, self.secrets).splitlines()
+        return sp.mask_text(text).splitlines()
 
 
 def main():

@@ -20,6 +20,8 @@ description:
     C(RollingUpdate) strategy has one revision left. A pod that cannot recover (C(CrashLoopBackOff),
     C(ImagePullBackOff), C(ErrImagePull), a container restarting again and again) fails the task at
     once with the pod's last state instead of waiting for the timeout.
+  - A Job in I(resources) is ready once it has completed; a Job that failed (backoff limit or deadline
+    reached) fails the task at once with its reason.
   - Application health, once the rollout is complete and unless I(health) is omitted or I(application=false).
     Elasticsearch C(_cluster/health) reaches I(health.wait_for_status); Kibana C(/api/status) reports
     C(available); the HDFS NameNode is out of safe mode with I(health.min_datanodes) live DataNodes (JMX);
@@ -46,7 +48,7 @@ options:
         description: Kind of the workload.
         type: str
         required: true
-        choices: [StatefulSet, Deployment]
+        choices: [Deployment, Job, StatefulSet]
       name:
         description: Name of the workload.
         type: str
@@ -139,18 +141,20 @@ options:
       - Run the I(health) check. C(false) waits for the rollout only.
     type: bool
     default: true
-  timeout:
+  wait_timeout:
     description:
       - Seconds to wait for both stages together.
+      - The name matches kubernetes.core; the former name C(timeout) still works.
     type: int
     default: 600
-  poll_interval:
+    aliases: [timeout]
+  wait_sleep:
     description:
       - Seconds between two checks.
+      - The name matches kubernetes.core; the former name C(poll_interval) still works.
     type: int
     default: 5
-requirements:
-  - python kubernetes >= 24.2.0
+    aliases: [poll_interval]
 notes:
   - Permissions needed, in I(namespace), by the task's user - get on the workloads, list on pods, get on
     services/proxy for HTTP checks, create on pods/exec for exec and Kafka checks, get on the credentials secret.
@@ -159,7 +163,7 @@ seealso:
     description: C(wait) of kubernetes.core.k8s checks the rollout only.
   - module: bigdata.stack.spark_submit
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - bigdata.stack.k8s_auth
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 attributes:
@@ -185,7 +189,7 @@ EXAMPLES = r"""
     health:
       type: kafka
       min_brokers: 3
-    timeout: 900
+    wait_timeout: 900
 
 - name: Wait for Elasticsearch to be green, with the monitoring user from a secret
   bigdata.stack.wait_ready:
@@ -221,6 +225,13 @@ EXAMPLES = r"""
     namespace: bigdata
     resources:
       - {kind: Deployment, name: spark-history}
+
+- name: Wait for a setup Job to complete
+  bigdata.stack.wait_ready:
+    namespace: bigdata
+    resources:
+      - {kind: Job, name: elasticsearch-setup-1a2b3c4d}
+    wait_timeout: 900
 """
 
 RETURN = r"""
@@ -256,17 +267,17 @@ resources:
       returned: always
       sample: true
     replicas:
-      description: Desired replicas.
+      description: Desired replicas; the completions of a Job.
       type: int
       returned: always
       sample: 3
     ready_replicas:
-      description: Ready replicas.
+      description: Ready replicas; the succeeded pods of a Job.
       type: int
       returned: always
       sample: 3
     updated_replicas:
-      description: Replicas on the latest revision or template.
+      description: Replicas on the latest revision or template; the succeeded pods of a Job.
       type: int
       returned: always
       sample: 3
@@ -394,8 +405,8 @@ def argument_spec():
             mutually_exclusive=[("username", "credentials_secret"), ("password", "credentials_secret")],
         ),
         application=dict(type="bool", default=True),
-        timeout=dict(type="int", default=600),
-        poll_interval=dict(type="int", default=5),
+        wait_timeout=dict(type="int", default=600, aliases=["timeout"]),
+        wait_sleep=dict(type="int", default=5, aliases=["poll_interval"]),
     )
     spec.update(AUTH_ARG_SPEC)
     return spec
@@ -404,7 +415,8 @@ def argument_spec():
 def describe_checks(params):
     """The checks a run makes, in words (also the check mode answer)."""
     namespace = params["namespace"]
-    checks = ["rollout of %s %s/%s" % (r["kind"], namespace, r["name"]) for r in params["resources"]]
+    checks = ["%s of %s %s/%s" % ("completion" if r["kind"] == "Job" else "rollout", r["kind"], namespace, r["name"])
+              for r in params["resources"]]
     health = params.get("health")
     if health and params["application"]:
         kind = health["type"]
@@ -461,8 +473,7 @@ class ReadyWaiter(object):
         statuses = []
         for resource in self.params["resources"]:
             kind, name = resource["kind"], resource["name"]
-            group, plural = KINDS[kind]
-            obj = self.rest.get_or_none(self.rest.path(namespace, plural, name, group=group))
+            obj = self.rest.get(kind, namespace, name, api_version=KINDS[kind])
             if obj is None:
                 statuses.append(dict(kind=kind, name=name, namespace=namespace, ready=False, replicas=None,
                                      ready_replicas=0, updated_replicas=0, message="not found"))
@@ -486,7 +497,7 @@ class ReadyWaiter(object):
             self.credentials = (health["username"], health["password"])
         elif health.get("credentials_secret"):
             name = health["credentials_secret"]
-            secret = self.rest.get_or_none(self.rest.path(self.params["namespace"], "secrets", name))
+            secret = self.rest.get("Secret", self.params["namespace"], name)
             if secret is None:
                 raise FatalWait("credentials_secret %s/%s does not exist" % (self.params["namespace"], name))
             data = secret.get("data") or {}
@@ -503,7 +514,7 @@ class ReadyWaiter(object):
         health = self.params["health"]
         namespace = self.params["namespace"]
         if health.get("pod"):
-            pod = self.rest.get_or_none(self.rest.path(namespace, "pods", health["pod"]))
+            pod = self.rest.get("Pod", namespace, health["pod"])
             if pod is None:
                 raise FatalWait("health.pod %s/%s does not exist" % (namespace, health["pod"]))
             return health["pod"], (pod.get("status") or {}).get("podIP")
@@ -601,7 +612,7 @@ class ReadyWaiter(object):
         if self.health_enabled():
             self.resolve_credentials()
         done, dummy, elapsed = wait_until(
-            self.probe, self.params["timeout"], self.params["poll_interval"], clock=self.clock, sleep=self.sleep
+            self.probe, self.params["wait_timeout"], self.params["wait_sleep"], clock=self.clock, sleep=self.sleep
         )
         return done, elapsed
 
@@ -613,8 +624,8 @@ def main():
     result = dict(changed=False, ready=None, resources=[], health={}, elapsed=0.0, checks=checks)
     if module.check_mode:
         module.exit_json(**result)
-    if params["poll_interval"] < 1 or params["timeout"] < 0:
-        module.fail_json(msg="poll_interval must be at least 1 and timeout not negative", **result)
+    if params["wait_sleep"] < 1 or params["wait_timeout"] < 0:
+        module.fail_json(msg="wait_sleep must be at least 1 and wait_timeout not negative", **result)
     start = time.monotonic()
     waiter = None
     try:
@@ -635,7 +646,7 @@ def main():
     result["ready"] = ready
     if not ready:
         module.fail_json(
-            msg="timed out after %ss waiting in namespace %s: %s" % (params["timeout"], params["namespace"], waiter.missing()),
+            msg="timed out after %ss waiting in namespace %s: %s" % (params["wait_timeout"], params["namespace"], waiter.missing()),
             **result
         )
     module.exit_json(**result)

@@ -58,7 +58,7 @@ def test_statefulset_rollout_and_rolling_update(api_client, sim_kubeconfig, rest
     apps = client.AppsV1Api(api_client)
     core = client.CoreV1Api(api_client)
     options = {"namespace": ns, "resources": [{"kind": "StatefulSet", "name": "store"}],
-               "timeout": 180, "poll_interval": 1}
+               "wait_timeout": 180, "wait_sleep": 1}
 
     # OrderedReady: the controller creates store-1 only once store-0 is Ready, and so on.
     result, proc = wait_ready(tmp_path, sim_kubeconfig, options, [statefulset("store", 3)])
@@ -95,8 +95,8 @@ def test_statefulset_rollout_and_rolling_update(api_client, sim_kubeconfig, rest
 
 def _unschedulable(api_client, sim_kubeconfig, ns, tmp_path, **pod):
     core = client.CoreV1Api(api_client)
-    options = {"namespace": ns, "resources": [{"kind": "StatefulSet", "name": "big"}], "timeout": 10,
-               "poll_interval": 2}
+    options = {"namespace": ns, "resources": [{"kind": "StatefulSet", "name": "big"}], "wait_timeout": 10,
+               "wait_sleep": 2}
 
     result, proc = wait_ready(tmp_path, sim_kubeconfig, options, [statefulset("big", 2, **pod)])
 
@@ -134,8 +134,8 @@ def test_timeout_names_pods_whose_node_selector_matches_no_node(
 
 def test_deployment_rollout(api_client, sim_kubeconfig, restricted_namespace, tmp_path):
     ns = restricted_namespace
-    options = {"namespace": ns, "resources": [{"kind": "Deployment", "name": "web"}], "timeout": 120,
-               "poll_interval": 1}
+    options = {"namespace": ns, "resources": [{"kind": "Deployment", "name": "web"}], "wait_timeout": 120,
+               "wait_sleep": 1}
 
     result, dummy = wait_ready(tmp_path, sim_kubeconfig, options, [deployment("web", 2)])
 
@@ -151,7 +151,7 @@ def test_deployment_rollout(api_client, sim_kubeconfig, restricted_namespace, tm
 def test_check_mode_reports_the_plan_without_waiting(api_client, sim_kubeconfig, restricted_namespace, tmp_path):
     ns = restricted_namespace
     options = {"namespace": ns, "resources": [{"kind": "StatefulSet", "name": "elasticsearch"}],
-               "health": {"type": "elasticsearch", "wait_for_status": "yellow"}, "timeout": 600}
+               "health": {"type": "elasticsearch", "wait_for_status": "yellow"}, "wait_timeout": 600}
 
     result, dummy = wait_ready(tmp_path, sim_kubeconfig, options, check=True)
 
@@ -164,6 +164,6 @@ def test_check_mode_reports_the_plan_without_waiting(api_client, sim_kubeconfig,
     assert client.AppsV1Api(api_client).list_namespaced_stateful_set(ns).items == []
 
     # The same without check mode looks, and finds nothing.
-    result, dummy = wait_ready(tmp_path, sim_kubeconfig, dict(options, timeout=2, poll_interval=1))
+    result, dummy = wait_ready(tmp_path, sim_kubeconfig, dict(options, wait_timeout=2, wait_sleep=1))
     assert result["failed"]
     assert result["msg"] == "timed out after 2s waiting in namespace %s: StatefulSet %s/elasticsearch: not found" % (ns, ns)

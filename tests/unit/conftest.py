@@ -106,7 +106,11 @@ def clock():
 
 
 class FakeRest:
-    """An in-memory stand-in for k8s_client.RestClient: pods and a few other objects by path."""
+    """An in-memory stand-in for k8s_client.Cluster: pods and a few other objects by API path.
+
+    Calls are recorded by verb and API path ("get", "delete", "post", "apply", "watch", ...), so
+    tests read as what the API server would have been asked.
+    """
 
     host = "https://10.0.0.1:6443"
 
@@ -131,6 +135,11 @@ class FakeRest:
     def add(self, namespace, plural, obj, group=None):
         self.objects[_path(namespace, plural, obj["metadata"]["name"], group)] = obj
 
+    # -- the Cluster interface
+
+    def get(self, kind, namespace, name, api_version="v1"):
+        return self.get_or_none(_kind_path(kind, api_version, namespace, name))
+
     def list_pods(self, namespace, label_selector):
         self.calls.append(("list_pods", namespace, label_selector))
         wanted = dict(part.split("=", 1) for part in label_selector.split(",") if "=" in part)
@@ -143,29 +152,15 @@ class FakeRest:
                     found.append(copy.deepcopy(obj))
         return found
 
-    def get_or_none(self, path, query=None):
-        self.calls.append(("get", path))
-        if self.on_get:
-            self.on_get(path)
-        obj = self.objects.get(path)
-        return copy.deepcopy(obj) if obj is not None else None
-
-    def get(self, path, query=None, **kwargs):
-        obj = self.get_or_none(path, query)
-        if obj is None:
-            raise ApiError(404, "Not Found", json.dumps({"message": "not found"}), path)
-        return obj
-
-    def delete(self, path, body=None, query=None):
+    def delete(self, kind, namespace, name, api_version="v1"):
+        path = _kind_path(kind, api_version, namespace, name)
         self.calls.append(("delete", path))
-        if path not in self.objects:
-            raise ApiError(404, "Not Found", "{}", path)
-        del self.objects[path]
-        return {}
+        return self.objects.pop(path, None) is not None
 
-    def post(self, path, body, query=None):
+    def create(self, kind, body, api_version="v1"):
+        path = _kind_path(kind, api_version, None)
         self.calls.append(("post", path, body))
-        if path.endswith("subjectaccessreviews"):
+        if kind == "SubjectAccessReview":
             if self.sar_status:
                 raise ApiError(self.sar_status, "Forbidden", "{}", path)
             attrs = body["spec"]["resourceAttributes"]
@@ -177,10 +172,25 @@ class FakeRest:
         self.objects[path + "/" + body["metadata"]["name"]] = body
         return body
 
-    def request(self, method, path, query=None, body=None, timeout=None, text=False):
-        self.calls.append((method.lower(), path, body))
+    def apply(self, body):
+        meta = body["metadata"]
+        path = _kind_path(body["kind"], body["apiVersion"], meta.get("namespace"), meta["name"])
+        self.calls.append(("apply", path, body))
         self.objects[path] = body
         return body
+
+    def watch_pod(self, namespace, name, resource_version, timeout_seconds):
+        query = [("fieldSelector", "metadata.name=" + name), ("resourceVersion", resource_version)]
+        return self.watch(_path(namespace, "pods"), query, timeout_seconds)
+
+    # -- by API path
+
+    def get_or_none(self, path, query=None):
+        self.calls.append(("get", path))
+        if self.on_get:
+            self.on_get(path)
+        obj = self.objects.get(path)
+        return copy.deepcopy(obj) if obj is not None else None
 
     def watch(self, path, query, timeout_seconds):
         self.calls.append(("watch", path, tuple(query)))
@@ -190,7 +200,7 @@ class FakeRest:
                 self.add_pod(event["object"])
             yield event
 
-    def pod_log(self, namespace, name, tail_lines, container=None, previous=False):
+    def pod_log(self, namespace, name, tail_lines, container=None):
         self.calls.append(("log", name, tail_lines, container))
         return "\n".join(self.logs.get(name, [])[-tail_lines:])
 
@@ -202,6 +212,15 @@ class FakeRest:
     def exec_in_pod(self, namespace, pod, command, container=None, stdin=None, timeout=60):
         self.calls.append(("exec", pod, tuple(command), stdin))
         return self.exec_results.pop(0)
+
+
+def _kind_path(kind, api_version, namespace, name=None):
+    """The API path of an object of a built-in kind: the plural is the lower-cased kind plus s."""
+    group = api_version if "/" in api_version else None
+    if namespace is None:
+        base = "/apis/%s" % group if group else "/api/v1"
+        return "%s/%ss" % (base, kind.lower()) + ("/" + name if name else "")
+    return _path(namespace, kind.lower() + "s", name, group)
 
 
 def _path(namespace, plural, name=None, group=None, subresource=None):

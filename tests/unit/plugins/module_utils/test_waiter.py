@@ -112,6 +112,47 @@ class TestDeployment:
             wt.deployment_status(deployment(ready=0, available=0, progressing=stuck), [])
 
 
+def job(conditions=(), succeeded=0, failed=0, active=0, completions=None):
+    spec = {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "job-uid"}}}
+    if completions is not None:
+        spec["completions"] = completions
+    return {"metadata": {"name": "es-setup-1a2b", "namespace": "bigdata", "uid": "job-uid"}, "spec": spec,
+            "status": {"succeeded": succeeded, "failed": failed, "active": active, "conditions": list(conditions)}}
+
+
+class TestJob:
+    def test_complete(self):
+        done = job([{"type": "Complete", "status": "True"}], succeeded=1)
+        status = wt.resource_status("Job", done, [pod("es-setup-1a2b-x", ready=False, phase="Succeeded")])
+        assert status["ready"] and status["message"] == "complete, 1 of 1 completions succeeded"
+        assert (status["kind"], status["replicas"], status["ready_replicas"]) == ("Job", 1, 1)
+
+    def test_running_names_its_pods_and_failed_attempts(self):
+        failed_try = pod("es-setup-1a2b-a", ready=False, phase="Failed")
+        running = pod("es-setup-1a2b-b", ready=False, statuses=[
+            {"name": "setup", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}])
+        status = wt.job_status(job(failed=1, active=1, completions=2), [failed_try, running])
+        assert not status["ready"]
+        assert status["message"] == ("0 of 2 completions succeeded, 1 failed attempts "
+                                     "(running es-setup-1a2b-b: Running, setup ContainerCreating)")
+
+    def test_failed_job_is_fatal_with_its_reason_and_where_to_look(self):
+        failed = job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                       "message": "Job has reached the specified backoff limit"}], failed=5)
+        with pytest.raises(wt.FatalWait) as error:
+            wt.job_status(failed, [])
+        assert str(error.value) == (
+            "Job bigdata/es-setup-1a2b failed: BackoffLimitExceeded (Job has reached the specified backoff limit). "
+            "Its pods' log says why (kubectl -n bigdata logs job/es-setup-1a2b); fix the cause and run again")
+
+    def test_image_pull_failure_of_a_job_pod_is_fatal(self):
+        bad = pod("es-setup-1a2b-a", ready=False, phase="Pending", statuses=[
+            {"name": "setup", "ready": False, "restartCount": 0,
+             "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}])
+        with pytest.raises(wt.FatalWait, match="Job bigdata/es-setup-1a2b: pod es-setup-1a2b-a container setup is in ErrImagePull"):
+            wt.resource_status("Job", job(active=1), [bad])
+
+
 class TestPodProblems:
     def test_crash_loop_is_fatal_with_last_state(self):
         crashing = pod("kafka-2", ready=False, statuses=[{

@@ -101,6 +101,8 @@ class TestPresent:
         ((token_file, content, mode),) = env.token_files
         assert content == TOKEN and mode == 0o600
         assert not os.path.exists(token_file)  # removed after the run
+        # in a directory of its own below the module's tmpdir, which Ansible cleans up even after a crash
+        assert os.path.basename(os.path.dirname(os.path.dirname(token_file))).startswith("ansible-moduletmp-")
         dummy, environ = [c for c in env.commands if c[0] == command][0]
         assert environ["SPARK_HOME"] == str(env.home)
         assert "-Dkubernetes.auth.tryKubeConfig=false" in environ["SPARK_SUBMIT_OPTS"]
@@ -141,12 +143,22 @@ class TestPresent:
         assert "S3CR3T-KEY-VALUE" not in json.dumps(result)
         assert "spark.hadoop.fs.s3a.secret.key=S3CR3T-KEY-VALUE" in submits(env)[0]  # spark-submit gets the real one
 
+    def test_secret_conf_values_masked_wherever_they_appear(self, env, run_module):
+        env.rc = 1
+        env.stderr = "Exception: cannot log in to s3a with key S3CR3T-KEY-VALUE"
+        outcome, result = run_module(spark_submit.main, args(env, conf={"spark.hadoop.fs.s3a.secret.key": "S3CR3T-KEY-VALUE"}))
+        assert outcome == "fail" and "cannot log in to s3a" in result["msg"]
+        assert "S3CR3T-KEY-VALUE" not in json.dumps(result)
+
     def test_app_configmap_ships_a_local_file(self, env, run_module, tmp_path):
         app = tmp_path / "etl.py"
         app.write_text("print('etl')\n")
         outcome, result = run_module(spark_submit.main, args(env, application=str(app), app_configmap="etl-code"))
         assert outcome == "exit", result
-        (created,) = [c[2] for c in env.rest.calls if c[0] == "post" and c[1].endswith("/configmaps")]
+        # One server-side apply, no read before it.
+        (created,) = [c[2] for c in env.rest.calls if len(c) > 1 and "/configmaps" in c[1]]
+        assert [c[:2] for c in env.rest.calls if len(c) > 1 and "/configmaps" in c[1]] == [
+            ("apply", "/api/v1/namespaces/bigdata/configmaps/etl-code")]
         assert created["metadata"]["name"] == "etl-code" and created["data"] == {"etl.py": "print('etl')\n"}
         command = submits(env)[0]
         assert command[-2] == "local:///opt/spark/app/etl.py"

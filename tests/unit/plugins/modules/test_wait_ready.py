@@ -81,6 +81,15 @@ class TestRollout:
         )
         assert clock.sleeps == [5, 5, 5, 5, 5, 5] and result["elapsed"] == 30.0
 
+    def test_wait_options_have_kubernetes_core_names_and_the_old_ones_as_aliases(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0)
+        outcome, result = run_module(wait_ready.main, dict(namespace="bigdata", resources=[{"kind": "StatefulSet", "name": "kafka"}],
+                                                           wait_timeout=6, wait_sleep=2))
+        assert outcome == "fail" and result["msg"].startswith("timed out after 6s waiting in namespace bigdata")
+        assert clock.sleeps == [2, 2, 2]
+        outcome, result = run_module(wait_ready.main, dict(namespace="bigdata", wait_sleep=0))
+        assert outcome == "fail" and result["msg"] == "wait_sleep must be at least 1 and wait_timeout not negative"
+
     def test_crash_loop_fails_early(self, cluster, run_module, clock):
         statefulset(cluster, ready=2)
         member(cluster, "kafka-0")
@@ -97,6 +106,25 @@ class TestRollout:
     def test_missing_workload(self, cluster, run_module):
         outcome, result = run_module(wait_ready.main, kafka_args(timeout=5))
         assert outcome == "fail" and "StatefulSet bigdata/kafka: not found" in result["msg"]
+
+    def test_job_until_complete(self, cluster, run_module, clock):
+        meta = {"name": "es-setup-1a2b", "namespace": "bigdata", "uid": "job-uid"}
+        spec = {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "job-uid"}}}
+        cluster.add("bigdata", "jobs", {"metadata": meta, "spec": spec, "status": {"active": 1}}, group="batch/v1")
+        done = {"metadata": meta, "spec": spec, "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}
+
+        def complete_after_the_first_look(path):
+            if path.endswith("/jobs/es-setup-1a2b") and [c for c in cluster.calls if c[0] == "get"][1:]:
+                cluster.add("bigdata", "jobs", done, group="batch/v1")
+
+        cluster.on_get = complete_after_the_first_look
+        outcome, result = run_module(wait_ready.main, dict(namespace="bigdata", resources=[{"kind": "Job", "name": "es-setup-1a2b"}],
+                                                           wait_timeout=60, wait_sleep=5))
+        assert outcome == "exit" and result["ready"], result
+        assert result["checks"] == ["completion of Job bigdata/es-setup-1a2b"]
+        assert result["resources"][0]["message"] == "complete, 1 of 1 completions succeeded"
+        assert clock.sleeps == [5]
+        assert ("get", "/apis/batch/v1/namespaces/bigdata/jobs/es-setup-1a2b") in cluster.calls
 
     def test_check_mode_only_describes(self, cluster, run_module):
         outcome, result = run_module(wait_ready.main, kafka_args(health={"type": "kafka", "min_brokers": 3}), check_mode=True)
