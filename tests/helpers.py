@@ -1,30 +1,27 @@
 """Helpers for tests that run playbooks against the simulated cluster."""
 
-import os
-import subprocess
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV_BIN = os.path.dirname(sys.executable)
+from playbook import REPO, run as run_ansible  # noqa: F401 (REPO: the tests import it from here)
 
 
 def run_playbook(playbook, *args, kubeconfig=None, check=False):
-    """Run ansible-playbook from the repository root; returns the CompletedProcess."""
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0")
-    if kubeconfig:
-        env["K8S_AUTH_KUBECONFIG"] = kubeconfig
-    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), playbook, *args]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError("%s failed (rc=%s):\n%s\n%s" % (" ".join(cmd), proc.returncode,
-                                                             proc.stdout[-6000:], proc.stderr[-3000:]))
-    return proc
+    """Run ansible-playbook from the repository root (tests/playbook.py); returns its PlaybookRun.
+
+    kubeconfig: given to the Kubernetes modules as K8S_AUTH_KUBECONFIG. check: fail the test when
+    the playbook fails (not Ansible's check mode: pass "--check" for that).
+    """
+    run = run_ansible(playbook, *args, env={"K8S_AUTH_KUBECONFIG": kubeconfig} if kubeconfig else None)
+    if check and run.returncode != 0:
+        raise AssertionError("playbook failed:\n" + run.report())
+    return run
 
 
 def recap(output):
-    """The numbers of the PLAY RECAP line for localhost, e.g. {'ok': 20, 'changed': 0, ...}."""
+    """The numbers of the PLAY RECAP line for localhost in printed output, e.g. {'ok': 20, 'changed': 0, ...}.
+
+    A PlaybookRun has them without reading text: run.recap().
+    """
     for line in output.splitlines():
         if line.startswith("localhost") and "changed=" in line:
             return {k: int(v) for k, v in (p.split("=") for p in line.split(":", 1)[1].split())}

@@ -17,8 +17,8 @@ the same for both), so the JVM's own time inside the module is known too.
 
 One unmeasured warm-up of each, then ROUNDS rounds, the order rotating every round. Between two
 runs the driver pods of the application are deleted and gone, so `present` always submits. The
-JSON stdout callback gives the task's own duration, which splits the module's time into
-ansible-playbook start/stop, the module's own work and spark-submit. Prints a table; writes
+task's own duration (ansible-runner's event of its result, tests/playbook.py) splits the module's
+time into ansible-playbook start/stop, the module's own work and spark-submit. Prints a table; writes
 nothing. Numbers are wall-clock seconds on whatever else the machine is doing.
 """
 
@@ -32,21 +32,21 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import playbook  # noqa: E402  tests/playbook.py: how tests and tools run Ansible
 SETUP = "tests/integration/playbooks/spark_setup.yml"
 SUBMIT = "tests/integration/playbooks/spark_submit.yml"
 APP = "bench-pi"
 
 
 def ansible_env(kubeconfig):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               K8S_AUTH_KUBECONFIG=kubeconfig, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
-    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
-    return env
+    """What the Ansible runs get on top of playbook.BASE_ENV (ad-hoc `ansible` needs the callback)."""
+    return {"K8S_AUTH_KUBECONFIG": kubeconfig, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+            "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
 
 
 def timed(cmd, env):
@@ -55,24 +55,13 @@ def timed(cmd, env):
     return time.monotonic() - start, proc
 
 
-def _seconds(duration):
-    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(duration["end"]) - parse(duration["start"])).total_seconds()
-
-
-def module_task(proc):
-    """(module result, task seconds) from the JSON callback's output."""
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        raise SystemExit("ansible output is not JSON:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:]))
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            result = task["hosts"].get("localhost") or {}
-            if "spark_submit" in task["task"]["name"] or "Submit" in task["task"]["name"]:
-                result = (result.get("results") or [result])[0]
-                return result, _seconds(task["task"]["duration"])
-    raise SystemExit("no spark_submit task in the output:\n" + proc.stdout[-3000:])
+def module_task(run):
+    """(module result, task seconds) of the spark_submit task on localhost."""
+    for task in run.task_results():
+        if task["host"] == "localhost" and ("spark_submit" in task["task"] or "Submit" in task["task"]):
+            result = dict(task["result"], failed=task["status"] == "failed")
+            return (result.get("results") or [result])[0], task["duration"]
+    raise SystemExit("no spark_submit task in the run:\n" + run.report(3000, 3000))
 
 
 class Bench(object):
@@ -123,12 +112,9 @@ class Bench(object):
     def prepare(self):
         self.core.create_namespace(self.client.V1Namespace(metadata=self.client.V1ObjectMeta(
             name=self.namespace, labels={"pod-security.kubernetes.io/enforce": "restricted"})))
-        env = dict(self.env)
-        env.pop("ANSIBLE_STDOUT_CALLBACK")
-        seconds, proc = timed([os.path.join(BIN, "ansible-playbook"), SETUP, "-e", "test_namespace=" + self.namespace,
-                               "-e", "test_dir=" + self.tmp], env)
-        if proc.returncode:
-            raise SystemExit("setup failed:\n" + proc.stdout[-4000:] + proc.stderr[-2000:])
+        run = playbook.run(SETUP, "-e", "test_namespace=" + self.namespace, "-e", "test_dir=" + self.tmp, env=self.env)
+        if run.returncode:
+            raise SystemExit("setup failed:\n" + run.report(4000, 2000))
         self.options = dict(
             name=APP, namespace=self.namespace, image="apache/spark:4.2.0", image_pull_policy="IfNotPresent",
             service_account="spark-driver", application="local:///opt/spark/examples/src/main/python/pi.py",
@@ -172,20 +158,19 @@ class Bench(object):
         vars_file = os.path.join(self.tmp, "vars.json")
         with open(vars_file, "w") as handle:
             json.dump({"spark": self.options}, handle)
-        cmd = [os.path.join(BIN, "ansible-playbook"), SUBMIT, "-e", "@" + vars_file] + (["--check"] if check else [])
-        seconds, proc = timed(cmd, self.env)
-        result, task = module_task(proc)
-        if proc.returncode or result.get("failed") or not result.get("changed"):
-            raise SystemExit("module run failed: %s\n%s" % (result.get("msg"), proc.stderr[-3000:]))
-        return result, seconds, task
+        run = playbook.run(SUBMIT, "-e", "@" + vars_file, *(["--check"] if check else []), env=self.env)
+        result, task = module_task(run)
+        if run.returncode or result.get("failed") or not result.get("changed"):
+            raise SystemExit("module run failed: %s\n%s" % (result.get("msg"), run.stderr[-3000:]))
+        return result, run.seconds, task
 
     def run_adhoc(self):
-        cmd = [os.path.join(BIN, "ansible"), "localhost", "-m", "bigdata.stack.spark_submit", "-a", json.dumps(self.options)]
-        seconds, proc = timed(cmd, self.env)
-        result, task = module_task(proc)
-        if proc.returncode or result.get("failed") or not result.get("submitted"):
-            raise SystemExit("ad-hoc run failed: %s\n%s\n%s" % (result.get("msg"), proc.stdout[-2000:], proc.stderr[-2000:]))
-        return result, seconds, task
+        run = playbook.run("localhost", "-m", "bigdata.stack.spark_submit", "-a", json.dumps(self.options),
+                           env=self.env, program="ansible")
+        result, task = module_task(run)
+        if run.returncode or result.get("failed") or not result.get("submitted"):
+            raise SystemExit("ad-hoc run failed: %s\n%s" % (result.get("msg"), run.report(2000, 2000)))
+        return result, run.seconds, task
 
     def run_raw(self):
         seconds, proc = timed(self.raw_command, self.raw_env)
@@ -262,7 +247,6 @@ def main():
     if not kubeconfig or not os.path.isfile(kubeconfig):
         raise SystemExit("BIGDATA_TEST_KUBECONFIG=%r is not a kubeconfig: start the simulated cluster (make sim-up)"
                          % kubeconfig)
-    sys.path.insert(0, os.path.join(REPO, "tests"))
     from conftest import _simulated_cluster_problem  # the tests' guard: never bench another cluster
     bench = Bench(kubeconfig, args.rounds)
     problem = _simulated_cluster_problem(bench.api)

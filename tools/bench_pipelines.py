@@ -16,30 +16,26 @@ Central for Spark's Kafka connector (cached under ${BIGDATA_CACHE_DIR:-~/.cache/
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "tests", "daemons"))
 
+import playbook  # noqa: E402  tests/playbook.py: how tests and tools run Ansible
 from daemon_support import DaemonGroup, fetch  # noqa: E402
 from kafka_sim import KafkaCluster, load_health  # noqa: E402
 from pipeline_support import measure_streaming  # noqa: E402
 
-VENV_BIN = os.path.dirname(sys.executable)
-
-
-def ansible_env():
-    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-
 
 def inventory_vars(env):
-    out = subprocess.run([os.path.join(VENV_BIN, "ansible-inventory"), "-i", "inventories/" + env, "--host",
-                          "localhost"], cwd=REPO, env=ansible_env(), capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    run = playbook.run("-i", "inventories/" + env, "--host", "localhost", program="ansible-inventory")
+    if run.returncode != 0:
+        sys.exit("reading the %s inventory failed:\n%s" % (env, run.report(3000, 3000)))
+    return json.loads(run.stdout)
 
 
 def render_kafka(env, out):
@@ -48,11 +44,9 @@ def render_kafka(env, out):
     extra = os.path.join(out, "extra-vars.json")
     with open(extra, "w", encoding="utf-8") as handle:
         json.dump({"bigdata_render_dir": out, "bigdata_components": ["kafka"]}, handle)
-    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), os.path.join(REPO, "playbooks", "render.yml"),
-                           "-i", "inventories/" + env, "-e", "@" + extra], cwd=REPO, env=ansible_env(),
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit("rendering kafka for %s failed:\n%s" % (env, proc.stdout[-3000:]))
+    run = playbook.run(os.path.join(REPO, "playbooks", "render.yml"), "-i", "inventories/" + env, "-e", "@" + extra)
+    if run.returncode != 0:
+        sys.exit("rendering kafka for %s failed:\n%s" % (env, run.report(3000, 3000)))
     docs = []
     directory = os.path.join(out, "kafka")
     for name in sorted(os.listdir(directory)):

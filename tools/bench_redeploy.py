@@ -14,29 +14,27 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
-import time
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import playbook  # noqa: E402  tests/playbook.py: how tests and tools run Ansible
+
+# In the message of the pipelines role's "Say where the pipelines run" task.
 REDEPLOYED = re.compile(r"\(Re\)deployed in ([0-9.]+) s")
-CHANGED = re.compile(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)")
 
 
-def playbook(kubeconfig, namespace, *args):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
-    cmd = [os.path.join(BIN, "ansible-playbook"), *args, "-i", "inventories/dev",
-           "-e", "bigdata_namespace=" + namespace, "-e", "bigdata_kubeconfig=" + kubeconfig,
-           "-e", "bigdata_wait_application_health=false"]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.monotonic() - start
-    if proc.returncode != 0:
-        raise SystemExit("%s failed:\n%s\n%s" % (" ".join(cmd), proc.stdout[-4000:], proc.stderr[-2000:]))
-    return elapsed, proc.stdout
+def run_dev(kubeconfig, namespace, *args):
+    """ansible-playbook *args on the dev inventory in `namespace`; the PlaybookRun, or exit on failure."""
+    run = playbook.run(*args, "-i", "inventories/dev", "-e", "bigdata_namespace=" + namespace,
+                       "-e", "bigdata_kubeconfig=" + kubeconfig, "-e", "bigdata_wait_application_health=false",
+                       env={"PATH": BIN + os.pathsep + os.environ.get("PATH", "")})
+    if run.returncode != 0:
+        raise SystemExit("playbook failed:\n" + run.report(4000, 2000))
+    return run
 
 
 def main():
@@ -48,19 +46,19 @@ def main():
         raise SystemExit("BIGDATA_TEST_KUBECONFIG must name the simulated cluster's kubeconfig (make sim-up)")
     namespace = "bench-redeploy-" + uuid.uuid4().hex[:6]
     try:
-        deploy, _ = playbook(kubeconfig, namespace, "site.yml")
+        deploy = run_dev(kubeconfig, namespace, "site.yml").seconds
         rows = []
         for round_no in range(1, args.rounds + 1):
             trigger = "%d seconds" % (10 + round_no)
-            wall, out = playbook(kubeconfig, namespace, "site.yml", "--tags", "pipelines",
-                                 "-e", "pipelines_stream_trigger='%s'" % trigger)
-            redeployed = REDEPLOYED.search(out)
-            changed = CHANGED.search(out)
+            run = run_dev(kubeconfig, namespace, "site.yml", "--tags", "pipelines",
+                          "-e", "pipelines_stream_trigger='%s'" % trigger)
+            messages = "\n".join(str(task["result"].get("msg", "")) for task in run.task_results())
+            redeployed = REDEPLOYED.search(messages)
             if not redeployed:
-                raise SystemExit("round %d restarted nothing:\n%s" % (round_no, out[-3000:]))
-            rows.append((wall, float(redeployed.group(1)), int(changed.group(1)) if changed else -1))
+                raise SystemExit("round %d restarted nothing:\n%s" % (round_no, run.stdout[-3000:]))
+            rows.append((run.seconds, float(redeployed.group(1)), run.recap()["changed"]))
     finally:
-        playbook(kubeconfig, namespace, "teardown.yml", "-e", "bigdata_teardown_delete_data=true")
+        run_dev(kubeconfig, namespace, "teardown.yml", "-e", "bigdata_teardown_delete_data=true")
     print("dev stack deployed into %s in %.1f s (site.yml, first run)" % (namespace, deploy))
     print("| round | site.yml --tags pipelines (wall) | redeploy (old driver gone, new submitted) | changed |")
     print("| ---: | ---: | ---: | ---: |")

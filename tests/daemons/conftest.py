@@ -6,17 +6,16 @@ to Maven Central (tools/daemons/fetch.py caches the jars under $BIGDATA_CACHE_DI
 
 import json
 import os
-import subprocess
 import sys
 import time
 
+import playbook
 import pytest
 import yaml
 
-from daemon_support import REPO, DaemonGroup, fetch
+from daemon_support import DaemonGroup, fetch
 
-RENDER_PLAYBOOK = os.path.join(REPO, "playbooks", "render.yml")
-VENV_BIN = os.path.dirname(sys.executable)
+RENDER_PLAYBOOK = os.path.join(playbook.REPO, "playbooks", "render.yml")
 
 
 def _jars(component):
@@ -42,11 +41,6 @@ def hadoop_classpath():
     return _jars("hadoop")
 
 
-def _ansible_env():
-    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                ANSIBLE_FORCE_COLOR="0")
-
-
 @pytest.fixture(scope="session")
 def inventory_vars():
     """inventory_vars(env): the variables the inventory gives localhost (not templated)."""
@@ -54,18 +48,19 @@ def inventory_vars():
 
     def get(env):
         if env not in cache:
-            proc = subprocess.run(
-                [os.path.join(VENV_BIN, "ansible-inventory"), "-i", "inventories/" + env,
-                 "--host", "localhost"], cwd=REPO, env=_ansible_env(), capture_output=True,
-                text=True, timeout=120, check=False)
-            assert proc.returncode == 0, proc.stderr
-            cache[env] = json.loads(proc.stdout)
+            run = playbook.run("-i", "inventories/" + env, "--host", "localhost", program="ansible-inventory",
+                               timeout=120)
+            assert run.returncode == 0, run.report()
+            cache[env] = json.loads(run.stdout)
         return cache[env]
     return get
 
 
-# The components these tests boot; one render per inventory serves them all.
-DAEMON_COMPONENTS = ("kafka", "hdfs", "spark")
+# The components these tests boot or check; one render per inventory serves them all. monitoring,
+# as in the inventories' full profile: it turns the components' metrics on (the JMX exporter agent,
+# Hadoop's /prom, Spark's PrometheusServlet, the Elasticsearch exporter) and renders the scrape
+# jobs tests/daemons scrape them with.
+DAEMON_COMPONENTS = ("kafka", "hdfs", "spark", "elasticsearch", "monitoring")
 
 
 def _render(out, env, components):
@@ -73,10 +68,7 @@ def _render(out, env, components):
     extra_file = os.path.join(out, "extra-vars.json")
     with open(extra_file, "w", encoding="utf-8") as handle:
         json.dump(extra, handle)
-    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), RENDER_PLAYBOOK, "-i", "inventories/" + env,
-           "-e", "@" + extra_file]
-    return subprocess.run(cmd, cwd=REPO, env=_ansible_env(), capture_output=True, text=True,
-                          timeout=600, check=False)
+    return playbook.run(RENDER_PLAYBOOK, "-i", "inventories/" + env, "-e", "@" + extra_file, timeout=600)
 
 
 def _load(component_dir):
@@ -102,15 +94,14 @@ def render(tmp_path_factory):
         if env not in outputs:
             out = str(tmp_path_factory.mktemp("render-%s" % env))
             outputs[env] = (out, _render(out, env, DAEMON_COMPONENTS))
-        out, proc = outputs[env]
-        if proc.returncode != 0:
+        out, run = outputs[env]
+        if run.returncode != 0:
             key = (env, component)
             if key not in outputs:
                 alone = str(tmp_path_factory.mktemp("render-%s-%s" % (env, component)))
                 outputs[key] = (alone, _render(alone, env, (component,)))
-            out, proc = outputs[key]
-        assert proc.returncode == 0, "rendering %s for %s failed:\n%s\n%s" % (
-            component, env, proc.stdout[-6000:], proc.stderr[-3000:])
+            out, run = outputs[key]
+        assert run.returncode == 0, "rendering %s for %s failed:\n%s" % (component, env, run.report())
         docs = _load(os.path.join(out, component))
         assert docs, "rendering %s for %s produced nothing in %s" % (component, env, out)
         return docs

@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from helpers import recap, run_playbook, wait_for
+from helpers import run_playbook, wait_for
 
 SETUP = "tests/integration/playbooks/spark_setup.yml"
 SUBMIT = "tests/integration/playbooks/spark_submit.yml"
@@ -74,14 +74,14 @@ def app_options(ns, name, **overrides):
 
 
 def spark_submit(tmp_path, kubeconfig, options, runs=1, check=False, verbose=False):
-    """Run the module `runs` times in one play; (list of task results, CompletedProcess)."""
+    """Run the module `runs` times in one play; (list of task results, PlaybookRun)."""
     tag = uuid.uuid4().hex[:8]
     result_file = tmp_path / ("result-%s.json" % tag)
     vars_file = tmp_path / ("vars-%s.json" % tag)
     vars_file.write_text(json.dumps({"spark": options, "spark_runs": runs, "result_file": str(result_file)}))
     args = ["-e", "@%s" % vars_file] + (["--check"] if check else []) + (["-vvv"] if verbose else [])
     proc = run_playbook(SUBMIT, *args, kubeconfig=kubeconfig)
-    assert proc.returncode == 0 and result_file.exists(), (proc.stdout[-6000:], proc.stderr[-3000:])
+    assert proc.returncode == 0 and result_file.exists(), proc.report()
     return json.loads(result_file.read_text()), proc
 
 
@@ -118,7 +118,7 @@ def test_submission_builds_the_requested_driver_which_succeeds_then_absent_remov
     # kwok serves no logs: the module says so instead of failing.
     assert len(result["log_tail"]) == 1 and result["log_tail"][0].startswith("(driver log unavailable:")
     assert "--deploy-mode" in result["command"] and "spark.kubernetes.submission.waitAppCompletion=false" in result["command"]
-    assert recap(proc.stdout)["failed"] == 0
+    assert proc.recap()["failed"] == 0
 
     [pod] = drivers(api_client, spark_ns, "pi-ok")
     assert pod.metadata.name == result["driver_pod"]
@@ -173,7 +173,7 @@ def test_failing_driver_fails_the_task_with_its_exit_code(api_client, sim_kubeco
     # No log under kwok: the message says the log is unavailable, and why, instead of crashing.
     assert "(driver log unavailable: 400 Bad Request: no logs found" in result["msg"]
     assert result["log_tail"][0].startswith("(driver log unavailable:")
-    assert recap(proc.stdout)["ignored"] == 1
+    assert proc.recap()["ignored"] == 1
     [pod] = drivers(api_client, spark_ns, "pi-fails")
     assert pod.metadata.name == result["driver_pod"] and pod.status.phase == "Failed"
     assert pod.status.container_statuses[0].state.terminated.exit_code == 3

@@ -15,16 +15,13 @@ import importlib.util
 import json
 import os
 import pathlib
-import re
 import shutil
-import subprocess
-import sys
 
+import playbook
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "tests" / "output" / "render"
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
 MIRROR = "mirror.example.internal:5000/bigdata"
 
 _spec = importlib.util.spec_from_file_location("bigdata_stack_filter", REPO / "plugins/filter/stack.py")
@@ -79,17 +76,17 @@ def _run_render(inventory, extra, out_dir, components=None):
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    cmd = [str(ANSIBLE_PLAYBOOK), "playbooks/render.yml", "-i", "inventories/%s" % inventory,
-           "-e", "bigdata_render_dir=%s" % out_dir, *extra]
+    args = ["playbooks/render.yml", "-i", "inventories/%s" % inventory, "-e", "bigdata_render_dir=%s" % out_dir, *extra]
     if components is not None:
-        cmd += ["-e", json.dumps({"bigdata_components": components})]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0")
-    env.pop("K8S_AUTH_KUBECONFIG", None)
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    log = "$ %s\n%s\n%s" % (" ".join(cmd), proc.stdout, proc.stderr)
-    (out_dir / "render.log").write_text(log)
-    return proc.returncode, log
+        args += ["-e", json.dumps({"bigdata_components": components})]
+    # No cluster for a render, not even one named in the caller's environment.
+    run = playbook.run(*args, env={"K8S_AUTH_KUBECONFIG": None})
+    (out_dir / "render.log").write_text(_log(run))
+    return run
+
+
+def _log(run):
+    return "$ %s\n%s\n%s" % (" ".join(run.command), run.stdout, run.stderr)
 
 
 def _failure_excerpt(log):
@@ -100,6 +97,14 @@ def _failure_excerpt(log):
             start = max(0, index - 3)
             return "\n".join(lines[start:index + 25])
     return "\n".join(lines[-40:])
+
+
+def _failed_role(run):
+    """The role (short name) of the first task that failed, or None (a failure outside any role)."""
+    for result in run.task_results():
+        if result["status"] == "failed" and not result["ignore_errors"]:
+            return result["role"] or None
+    return None
 
 
 def _render_variant(variant):
@@ -121,7 +126,7 @@ def _render_variant(variant):
     if not reuse:
         for stale in OUTPUT.glob(variant + "--*"):
             shutil.rmtree(stale)
-        rc, _log = _run_render(inventory, extra, base, None if len(ready) == len(enabled) else ready)
+        rc = _run_render(inventory, extra, base, None if len(ready) == len(enabled) else ready).returncode
         if rc == 0:
             (base / "render.ok").write_text("ok\n")
     if reuse or rc == 0:
@@ -131,16 +136,14 @@ def _render_variant(variant):
     # One role broke the run: render each role with its dependencies alone to see which.
     for role in ready:
         out = OUTPUT / (variant + "--" + role)
-        rc, role_log = _run_render(inventory, extra, out, [role])
-        failed_role = None
-        if rc != 0:
-            match = re.findall(r"roles/([a-z_]+) : ", role_log.split("fatal:")[0])
-            failed_role = match[-1] if match else role
+        run = _run_render(inventory, extra, out, [role])
         error = None
-        if rc != 0 and failed_role == role:
-            error = "render of %s failed:\n%s" % (role, _failure_excerpt(role_log))
-        elif rc != 0:
-            error = "render of %s stopped in its dependency %s" % (role, failed_role)
+        if run.returncode != 0:
+            failed_role = _failed_role(run)
+            if failed_role in enabled and failed_role != role:
+                error = "render of %s stopped in its dependency %s" % (role, failed_role)
+            else:
+                error = "render of %s failed:\n%s" % (role, _failure_excerpt(_log(run)))
         status[role] = {"error": error, "dir": out / role}
     return status
 

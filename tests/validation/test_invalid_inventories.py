@@ -3,9 +3,9 @@
 Each file in cases/ is a bad vars file for one inventory; its header says which inventory
 (``# inventory: prod``) and which names the failure message must contain (``# expect: a, b``).
 The test runs ``ansible-playbook site.yml -i inventories/<inventory> -e @<case>`` and reads the
-run back (ansible.posix.json callback): it must fail, the failing task must be a validation task
-(argument spec, assert or fail), no Kubernetes or bigdata.stack module may have run before it,
-nothing may have changed, and the message must name the variable.
+run back (every task's result, tests/playbook.py): it must fail, the failing task must be a
+validation task (argument spec, assert or fail), no Kubernetes or bigdata.stack module may have run
+before it, nothing may have changed, and the message must name the variable.
 
 With BIGDATA_TEST_KUBECONFIG the playbook points at that (simulated) cluster, in a namespace and
 instance of its own, and the test then asks the cluster that no object of that instance exists and
@@ -22,14 +22,11 @@ import json
 import os
 import pathlib
 import re
-import subprocess
-import sys
 
+import playbook
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 CASES_DIR = pathlib.Path(__file__).resolve().parent / "cases"
-ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
 VALIDATION_ACTIONS = {
     "assert", "ansible.builtin.assert", "ansible.legacy.assert",
     "fail", "ansible.builtin.fail", "ansible.legacy.fail",
@@ -80,18 +77,16 @@ def isolation(path):
 
 
 def run_case(path, inventory, kubeconfig):
+    """(the PlaybookRun, the case's namespace)."""
     name = isolation(path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")}
-    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_NOCOLOR="1", K8S_AUTH_KUBECONFIG=str(kubeconfig))
-    cmd = [str(ANSIBLE_PLAYBOOK), "site.yml", "-i", "inventories/%s" % inventory,
-           "-e", "bigdata_kubeconfig=%s" % kubeconfig,
-           # The case file comes last, so a case about the namespace keeps its own value.
-           "-e", json.dumps({"bigdata_namespace": name, "bigdata_instance": name}),
-           "-e", "@%s" % path]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    return {"cmd": " ".join(cmd), "rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
-            "namespace": name}
+    # Only the kubeconfig the test chose reaches the modules, none of the caller's K8S_AUTH_*.
+    env = {k: None for k in os.environ if k.startswith("K8S_AUTH_")}
+    env["K8S_AUTH_KUBECONFIG"] = str(kubeconfig)
+    run = playbook.run("site.yml", "-i", "inventories/%s" % inventory, "-e", "bigdata_kubeconfig=%s" % kubeconfig,
+                       # The case file comes last, so a case about the namespace keeps its own value.
+                       "-e", json.dumps({"bigdata_namespace": name, "bigdata_instance": name}),
+                       "-e", "@%s" % path, env=env)
+    return run, name
 
 
 @pytest.fixture(scope="session")
@@ -137,45 +132,36 @@ def _messages(result):
     return found
 
 
-def _report(run):
-    return "%s\nrc=%s\n--- stdout (tail) ---\n%s\n--- stderr (tail) ---\n%s" % (
-        run["cmd"], run["rc"], run["stdout"][-4000:], run["stderr"][-3000:])
-
-
 def test_cases_exist():
     assert len(CASES) >= 15, "expected at least 15 invalid inventories in %s" % CASES_DIR
 
 
 @pytest.mark.parametrize(("case", "inventory", "expected"), CASES)
 def test_invalid_inventory_fails_in_validation(case, inventory, expected, results, kubeconfig):
-    run = results[case]
-    assert run["rc"] != 0, "the playbook succeeded with %s:\n%s" % (case.name, _report(run))
-    try:
-        output = json.loads(run["stdout"][run["stdout"].index("{"):])
-    except ValueError:
-        pytest.fail("no JSON result (did the playbook fail to parse?):\n" + _report(run))
+    run, namespace = results[case]
+    report = run.report(4000, 3000)
+    assert run.returncode != 0, "the playbook succeeded with %s:\n%s" % (case.name, report)
+    ran = run.task_results()
+    assert ran, "no task ran (did the playbook fail to parse?):\n" + report
+    failed = [r for r in ran if r["status"] == "failed" and not r["ignore_errors"]]
+    assert failed, "no task failed:\n" + report
+    first = failed[0]
+    before = ran[:ran.index(first)]
 
-    ran = [(task["task"], result) for play in output["plays"] for task in play["tasks"]
-           for result in task["hosts"].values()]
-    failed = [(task, result) for task, result in ran if result.get("failed") and not result.get("ignore_errors")]
-    assert failed, "no task failed:\n" + _report(run)
-    task, result = failed[0]
-    before = ran[:ran.index((task, result))]
-
-    touched = [t["name"] for t, r in before if str(r.get("action", "")).startswith(CLUSTER_ACTION_PREFIXES)
-               and not r.get("skipped")]
+    touched = [r["task"] for r in before if str(r["action"]).startswith(CLUSTER_ACTION_PREFIXES)
+               and r["status"] != "skipped"]
     assert not touched, "tasks talked to the cluster before validation failed: %s" % touched
-    changed = [t["name"] for t, r in before if r.get("changed")]
+    changed = [r["task"] for r in before if r["changed"]]
     assert not changed, "tasks changed something before validation failed: %s" % changed
-    assert result.get("action") in VALIDATION_ACTIONS, (
-        "the run failed in %r (%s), not in validation:\n%s" % (task["name"], result.get("action"),
-                                                               "\n".join(_messages(result))[:3000]))
-    message = "\n".join(_messages(result))
+    assert first["action"] in VALIDATION_ACTIONS, (
+        "the run failed in %r (%s), not in validation:\n%s" % (first["task"], first["action"],
+                                                               "\n".join(_messages(first["result"]))[:3000]))
+    message = "\n".join(_messages(first["result"]))
     missing = [name for name in expected if name not in message]
     assert not missing, "the failure message does not name %s:\n%s" % (missing, message[:3000])
 
     if os.environ.get("BIGDATA_TEST_KUBECONFIG"):
-        _assert_nothing_created(kubeconfig, run["namespace"])
+        _assert_nothing_created(kubeconfig, namespace)
 
 
 def _assert_nothing_created(kubeconfig, name):
