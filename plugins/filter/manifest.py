@@ -3,16 +3,23 @@
 # Apache License 2.0 (see LICENSE)
 """Filters that shape the pieces every bigdata.stack manifest shares.
 
-Labels, selectors, image references, Pod Security ``restricted`` security contexts and
-anti-affinity are the same for every component; the role templates call these filters instead
-of repeating the YAML, so a rule changes in one place.
+Labels, selectors, image references, Pod Security ``restricted`` security contexts,
+anti-affinity, PodDisruptionBudgets, volume claim templates and the rules every workload's
+resources follow are the same for every component; the role templates and validate tasks call
+these filters instead of repeating the YAML, so a rule changes in one place. Every filter is a
+pure function; each is documented in the ``<name>.yml`` file beside this one.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
+
+try:
+    from kubernetes.utils import parse_quantity
+except ImportError:  # pragma: no cover - the collection's requirements install it
+    parse_quantity = None
 
 PART_OF = "bigdata-stack"
 MANAGED_BY = "ansible"
@@ -137,30 +144,13 @@ def topology_spread(selector, mode="none", topology_key="topology.kubernetes.io/
     ]
 
 
-# Kubernetes resource.Quantity: a decimal number with a binary (Ki..Ei), decimal (n, u, m, k, M..E)
-# or exponent (e3, E-2) suffix. Memory and storage sizes are quantities too.
+# Kubernetes resource.Quantity as the API server accepts it: a signed decimal number with a binary
+# (Ki..Ei), decimal (n, u, m, k, M..E) or exponent (e3, E-2) suffix. parse_quantity computes the
+# value but is more lenient than the API server ("1K", "1_000", "NaN"), so the form is checked first.
 _QUANTITY_RE = re.compile(
-    r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+    r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?:Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 )
-_QUANTITY_FACTORS = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
 # JVM -Xms/-Xmx sizes: an integer with an optional binary k, m, g or t suffix (either case).
 _JVM_SIZE_RE = re.compile(r"^(?P<number>[0-9]+)(?P<suffix>[kKmMgGtT]?)$")
 _JVM_FACTORS = {"": 1, "k": 2 ** 10, "m": 2 ** 20, "g": 2 ** 30, "t": 2 ** 40}
@@ -170,20 +160,17 @@ _NO_DEFAULT = object()
 
 def _quantity(value):
     """The Decimal value of a Kubernetes quantity, or None when ``value`` is not one."""
-    if isinstance(value, bool):
+    if parse_quantity is None:
+        raise ValueError("the kubernetes Python package is required to read quantities (pip install kubernetes)")
+    if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        value = repr(value) if isinstance(value, float) else str(value)
-    match = _QUANTITY_RE.match(str(value).strip()) if value is not None else None
-    if not match:
+    # repr keeps what YAML said: 0.1 stays 0.1, not the binary fraction just above it.
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    if not _QUANTITY_RE.match(text):
         return None
-    suffix = match.group("suffix") or ""
     try:
-        number = Decimal(match.group("number"))
-        if suffix[:1] in ("e", "E"):
-            return number * (Decimal(10) ** int(suffix[1:]))
-        return number * _QUANTITY_FACTORS[suffix]
-    except (InvalidOperation, OverflowError):
+        return parse_quantity(text)
+    except ValueError:
         return None
 
 
@@ -197,7 +184,7 @@ def quantity_bytes(value, default=_NO_DEFAULT):
     """Bytes in a Kubernetes memory or storage quantity (``512Mi``, ``2Gi``, ``1G``, ``1e9``).
 
     Fractions round up, as the API server does. A malformed value raises, unless ``default`` is
-    given: ``kafka_memory_limit | bigdata.stack.quantity_bytes(-1) > 0`` is a format check.
+    given: ``size | bigdata.stack.quantity_bytes(-1) > 0`` is a format check.
     """
     number = _quantity(value)
     if number is None:
@@ -240,6 +227,11 @@ def _properties_escape(text, is_key):
             out.append("\\" + char)
         elif char == " " and (is_key or index == 0):
             out.append("\\ ")
+        elif char < " " or char > "~":
+            # Kafka and log4j2 read .properties as ISO-8859-1: anything else only survives as
+            # \uXXXX (UTF-16 units, a surrogate pair beyond the BMP), as Properties.store writes it.
+            units = char.encode("utf-16-be")
+            out.extend("\\u%02X%02X" % (units[i], units[i + 1]) for i in range(0, len(units), 2))
         else:
             out.append(char)
     return "".join(out)
@@ -248,8 +240,9 @@ def _properties_escape(text, is_key):
 def java_properties(mapping, header=None):
     """A mapping as the text of a Java ``.properties`` file, one ``key=value`` a line, in order.
 
-    Keys and values are escaped as ``java.util.Properties.load`` reads them; booleans become
-    ``true``/``false``, lists are comma-joined. ``header`` lines become ``#`` comments.
+    Keys and values are escaped as ``java.util.Properties.load`` reads them, from a stream
+    (ISO-8859-1) too; booleans become ``true``/``false``, lists are comma-joined. ``header`` lines
+    become ``#`` comments.
     """
     lines = ["# " + line if line else "#" for line in str(header).splitlines()] if header else []
     for key, value in dict(mapping).items():
@@ -289,6 +282,146 @@ def hadoop_xml(mapping, header=None):
     return "\n".join(lines) + "\n"
 
 
+def pod_disruption_budget(name, instance, component, version=None, pdb_name=None, max_unavailable=1):
+    """The PodDisruptionBudget of one workload: a drain evicts at most ``max_unavailable`` of its pods.
+
+    It is named ``<name>-<component>`` (``kafka-broker``) unless ``pdb_name`` says otherwise, and
+    selects the workload's pods by its selector labels.
+    """
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": str(pdb_name) if pdb_name else "%s-%s" % (name, component),
+            "labels": labels(name, instance, component, version),
+        },
+        "spec": {
+            "maxUnavailable": int(max_unavailable),
+            "selector": {"matchLabels": selector_labels(name, instance, component)},
+        },
+    }
+
+
+def volume_claim_template(name, instance, component, size, storage_class="", claim="data"):
+    """A StatefulSet's ``volumeClaimTemplates`` entry: one ReadWriteOnce volume of ``size`` per pod.
+
+    Claim templates cannot change once the StatefulSet exists, so their labels carry no version.
+    An empty ``storage_class`` leaves the choice to the cluster's default StorageClass.
+    """
+    if _quantity(size) is None or _quantity(size) <= 0:
+        raise ValueError("volume_claim_template: storage size %r of %s-%s is not a Kubernetes quantity"
+                         % (size, name, component))
+    spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": str(size)}}}
+    if storage_class:
+        spec["storageClassName"] = str(storage_class)
+    return {"metadata": {"name": str(claim), "labels": labels(name, instance, component)}, "spec": spec}
+
+
+def jvm_heap_options(heap):
+    """``-Xms<heap> -Xmx<heap>``: the whole heap is reserved at start, so a pod that fits keeps fitting."""
+    if jvm_bytes(heap, None) is None:
+        raise ValueError("jvm_heap_options: %r is not a JVM heap size (512m, 2g)" % (heap,))
+    return "-Xms%s -Xmx%s" % (heap, heap)
+
+
+_BINARY_UNITS = (("Ei", 2 ** 60), ("Pi", 2 ** 50), ("Ti", 2 ** 40), ("Gi", 2 ** 30), ("Mi", 2 ** 20), ("Ki", 2 ** 10))
+_QUANTITY_EXAMPLES = {"cpu": "500m or 2", "memory": "512Mi or 2Gi"}
+
+
+def _binary_size(size):
+    """``size`` bytes as the largest binary quantity that is exact (1073741824 is 1Gi)."""
+    for suffix, factor in _BINARY_UNITS:
+        if size >= factor and size % factor == 0:
+            return "%d%s" % (size // factor, suffix)
+    return str(size)
+
+
+def _jvm_size(size):
+    """``size`` bytes rounded down to a JVM size in m or g (805306368 is 768m)."""
+    mebibytes = size // 2 ** 20
+    return "%dg" % (mebibytes // 1024) if mebibytes % 1024 == 0 else "%dm" % mebibytes
+
+
+def _resource_quantities(resources, prefix, problems):
+    """{(section, resource): (value, amount)} of the well-formed quantities; the others go to problems."""
+    found = {}
+    for section in ("requests", "limits"):
+        block = resources.get(section)
+        for resource in ("cpu", "memory"):
+            name = "%sresources.%s.%s" % (prefix, section, resource)
+            value = block.get(resource) if isinstance(block, Mapping) else None
+            if value is None:
+                problems.append("%s is missing: set the requests and limits of both cpu and memory." % name)
+                continue
+            amount = cpu_millicores(value, None) if resource == "cpu" else quantity_bytes(value, None)
+            if amount is None or amount <= 0:
+                problems.append("%s=%s is not a positive Kubernetes quantity (e.g. %s)."
+                                % (name, value, _QUANTITY_EXAMPLES[resource]))
+            else:
+                found[section, resource] = (value, amount)
+    return found
+
+
+def resource_errors(workload, prefix, max_heap_percent=100, min_storage=None):
+    """What is wrong with a workload's resources, heap and storage: one sentence per problem.
+
+    ``workload`` has the shape every role uses: ``resources`` as a container takes it
+    (``{requests: {cpu, memory}, limits: {cpu, memory}}``), and where the workload has them ``heap``
+    (a JVM size) and ``storage_size`` (a quantity). ``prefix`` followed by a key is the name the
+    user wrote: ``kafka_broker_`` names ``kafka_broker_resources.limits.memory`` and
+    ``kafka_broker_heap``; ``elasticsearch_node_pools[name=data].`` names the keys of a pool.
+
+    Rules: the four quantities are positive and well-formed, requests do not exceed limits, the
+    heap is below the memory limit and at most ``max_heap_percent`` of it, the storage at least
+    ``min_storage``. An empty list means the workload is fine.
+    """
+    percent = int(max_heap_percent)
+    if not 0 < percent <= 100:
+        raise ValueError("resource_errors: max_heap_percent %r is not between 1 and 100" % (max_heap_percent,))
+    workload = dict(workload)
+    problems = []
+    resources = workload.get("resources")
+    if isinstance(resources, Mapping) and resources:
+        found = _resource_quantities(resources, prefix, problems)
+    else:
+        problems.append("%sresources=%s must be a mapping {requests: {cpu, memory}, limits: {cpu, memory}}, "
+                        "as Kubernetes takes a container's resources." % (prefix, resources))
+        found = {}
+    for resource in ("cpu", "memory"):
+        request, limit = found.get(("requests", resource)), found.get(("limits", resource))
+        if request and limit and request[1] > limit[1]:
+            problems.append("%sresources.requests.%s=%s exceeds %sresources.limits.%s=%s: lower the request "
+                            "or raise the limit." % (prefix, resource, request[0], prefix, resource, limit[0]))
+
+    if "heap" in workload:
+        heap = workload["heap"]
+        heap_bytes = jvm_bytes(heap, None)
+        limit = found.get(("limits", "memory"))
+        if heap_bytes is None or heap_bytes <= 0:
+            problems.append("%sheap=%s is not a JVM heap size (-Xmx syntax, e.g. 512m or 2g)." % (prefix, heap))
+        elif limit and percent == 100 and heap_bytes >= limit[1]:
+            problems.append("%sheap=%s must be smaller than %sresources.limits.memory=%s: the JVM needs memory "
+                            "beyond its heap (off-heap buffers, threads), and the page cache uses what is left. "
+                            "Lower the heap (half the limit, %s, is a good start) or raise the limit."
+                            % (prefix, heap, prefix, limit[0], _jvm_size(limit[1] // 2)))
+        elif limit and heap_bytes * 100 > limit[1] * percent:
+            problems.append("%sheap=%s must be at most %d%% of %sresources.limits.memory=%s, i.e. %s: the rest is "
+                            "for off-heap memory and the page cache. Lower the heap or raise the limit."
+                            % (prefix, heap, percent, prefix, limit[0], _jvm_size(limit[1] * percent // 100)))
+
+    if "storage_size" in workload:
+        size = workload["storage_size"]
+        size_bytes = quantity_bytes(size, None)
+        minimum = quantity_bytes(min_storage) if min_storage is not None else None
+        if size_bytes is None or size_bytes <= 0:
+            problems.append("%sstorage_size=%s is not a positive Kubernetes quantity (e.g. 10Gi)." % (prefix, size))
+        elif minimum is not None and size_bytes < minimum:
+            problems.append("%sstorage_size=%s is below the minimum of %s: raise it (a volume's size is fixed "
+                            "once the StatefulSet exists)."
+                            % (prefix, size, min_storage if isinstance(min_storage, str) else _binary_size(minimum)))
+    return problems
+
+
 class FilterModule(object):
     """bigdata.stack manifest filters."""
 
@@ -306,4 +439,8 @@ class FilterModule(object):
             "jvm_bytes": jvm_bytes,
             "java_properties": java_properties,
             "hadoop_xml": hadoop_xml,
+            "pod_disruption_budget": pod_disruption_budget,
+            "volume_claim_template": volume_claim_template,
+            "jvm_heap_options": jvm_heap_options,
+            "resource_errors": resource_errors,
         }
