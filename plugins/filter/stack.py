@@ -16,7 +16,7 @@ from __future__ import annotations
 
 # Canonical order: every component comes after all of its dependencies. pipelines is last: its
 # wait entry point starts the pipelines, once everything before it is ready.
-CATALOG = ("platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark", "pipelines")
+CATALOG = ("platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark", "monitoring", "pipelines")
 
 # Every profile brings the sample pipelines; pipelines_enabled picks which (by default the
 # profile's own: streaming, batch or both).
@@ -33,6 +33,8 @@ DEPENDENCIES = {
     "elasticsearch": ("platform",),
     "kibana": ("platform", "elasticsearch"),
     "spark": ("platform",),
+    # Scrapes whatever of the stack runs; needs none of it to be there.
+    "monitoring": ("platform",),
     "pipelines": ("platform", "spark", "elasticsearch"),
 }
 

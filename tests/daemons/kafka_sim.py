@@ -3,14 +3,17 @@
 Each pod of each rendered StatefulSet runs its own container command (the role's start script:
 placeholder substitution, kafka-storage.sh format --ignore-formatted, kafka-server-start.sh) in a
 PodSandbox (podsim.py). What has to differ on one machine is changed in the ConfigMap files the
-pods mount, by `machine_overrides`, and nowhere else.
+pods mount, by `machine_overrides`, and nowhere else; the JMX exporter agent's port, which the
+pod passes in its env, by `_install_agent`.
 """
 
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 
+import jmx_agent
 from daemon_support import LOOPBACK, find, free_ports, port_is_free, wait_until
 from podsim import PodSandbox, cluster_dns_names, write_hosts_file, write_shims
 
@@ -32,6 +35,8 @@ JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv
 
 _LISTENER = re.compile(r"^(?P<name>[A-Za-z0-9_]+)://(?P<host>[^:,]*):(?P<port>[^,]+)$")
 _VOTER = re.compile(r"^(?P<id>\d+)@(?P<host>[^:,]+):(?P<port>\d+)$")
+# -javaagent:<jar>=[host:]<port>:<config>, the JMX exporter agent's argument format.
+_AGENT = re.compile(r"^-javaagent:(?P<jar>[^=]+)=(?:[^:]+:)?(?P<port>\d+):(?P<config>\S+)$")
 
 
 def load_health():
@@ -80,6 +85,7 @@ class Pod:
         self.ordinal = ordinal
         self.name = "%s-%d" % (statefulset["metadata"]["name"], ordinal)
         self.ports = {}      # listener name -> port on 127.0.0.1
+        self.metrics_port = None  # the JMX exporter agent's port on 127.0.0.1, when rendered
         self.sandbox = None
         self.daemon = None
 
@@ -103,6 +109,12 @@ class KafkaCluster:
         self.statefulsets = [d for d in docs if d["kind"] == "StatefulSet"]
         self.services = [d for d in docs if d["kind"] == "Service"]
         self.pods = [Pod(sts, i) for sts in self.statefulsets for i in range(sts["spec"]["replicas"])]
+        # With kafka_metrics_enabled every pod's init container fetches the JMX exporter agent;
+        # it runs for real once (jmx_agent.py), its result is cached and copied into each pod.
+        self.agent_jar = None
+        if any(jmx_agent.agent_option(sts) for sts in self.statefulsets):
+            self.agent_jar = jmx_agent.agent_jar(self.statefulsets[0], namespace,
+                                                 os.path.join(root, jmx_agent.INIT_CONTAINER))
         self.bin = write_shims(os.path.join(root, "image-bin"), classpath, KAFKA_SCRIPTS, JVM_OPTS,
                                heap_env="KAFKA_HEAP_OPTS", opts_env="KAFKA_OPTS",
                                log_opts_env="KAFKA_LOG4J_OPTS", log_dir_property="kafka.logs.dir")
@@ -130,6 +142,8 @@ class KafkaCluster:
                     "port %d (the nodePort %s advertises) is in use on this machine: another "
                     "Kafka from these tests running at the same time?" % (node_port, pod.name))
                 pod.ports["EXTERNAL"] = node_port
+            if jmx_agent.agent_option(pod.statefulset):
+                pod.metrics_port = free_ports(1)[0]
 
     @staticmethod
     def _config_key(pod):
@@ -249,7 +263,34 @@ class KafkaCluster:
                 pod.name, self.namespace, {"kafka-config": self.config}, {IMAGE_BIN: self.bin},
                 edit_config=self.machine_overrides(pod), extra_env=extra, secrets=self.secrets)
             self._assert_confined(pod)
+            self._install_agent(pod)
         return pod.sandbox
+
+    def _install_agent(self, pod):
+        """What the init container leaves in the pod, and the agent's port on this machine.
+
+        The jar goes into the pod's emptyDir (the init container's result); the agent binds
+        127.0.0.1 on a port of this pod's instead of every address on 9404 (one IP per pod there,
+        one shared 127.0.0.1 here). The jar, the rules file and the rest of the option stay as
+        rendered.
+        """
+        option = pod.sandbox.env.get(jmx_agent.AGENT_ENV)
+        if option is None:
+            return
+        match = _AGENT.match(option)
+        assert match, "%s=%r is not -javaagent:<jar>=<port>:<config>" % (jmx_agent.AGENT_ENV, option)
+        container = pod.statefulset["spec"]["template"]["spec"]["containers"][0]
+        metrics = [p["containerPort"] for p in container.get("ports", []) if p["name"] == "metrics"]
+        assert metrics == [int(match.group("port"))], (
+            "the agent listens on %s, the container port named metrics is %s" % (match.group("port"), metrics))
+        assert os.path.isfile(match.group("config")), "the agent's rules %s are not mounted" % match.group("config")
+        shutil.copyfile(self.agent_jar, match.group("jar"))
+        pod.sandbox.env[jmx_agent.AGENT_ENV] = "-javaagent:%s=%s:%d:%s" % (
+            match.group("jar"), LOOPBACK, pod.metrics_port, match.group("config"))
+
+    def metrics_url(self, pod):
+        """The JMX exporter agent's /metrics of `pod` on this machine (None without the agent)."""
+        return None if pod.metrics_port is None else "http://%s:%d/metrics" % (LOOPBACK, pod.metrics_port)
 
     def _assert_confined(self, pod):
         """Every directory the node writes lies inside its sandbox (never /var/lib on this host)."""

@@ -10,9 +10,10 @@ import re
 
 import pytest
 
-from daemon_support import DaemonGroup, wait_until
+from daemon_support import LOOPBACK, DaemonGroup, wait_until
 from daemon_tls import tls_secret
 from kafka_sim import KafkaCluster, load_health, parse_properties
+from metrics_support import Prometheus, prometheus_binary, rendered_jobs, static_job, write_scraped
 from podsim import cluster_dns_names
 
 # kafka_internal_port (roles/kafka/vars/main.yml): the port wait.yml and the topics Job use.
@@ -183,6 +184,72 @@ def test_stage_dedicated_tls_quorum_serves_topics(stage_kafka):
                             "--timeout-ms", "60000")
     assert consumed.returncode == 0, consumed.stderr
     assert consumed.stdout.splitlines() == ["over TLS"]
+
+
+# What a Kafka operator looks at first (the monitoring role's kafka alerts and dashboard), with the
+# names the agent's rules (roles/kafka/files/jmx-exporter.yaml) give them.
+BROKER_METRICS = ["kafka_server_replicamanager_underreplicatedpartitions",
+                  "kafka_server_replicamanager_underminisrpartitioncount",
+                  "kafka_server_brokertopicmetrics_bytesin_total", "kafka_server_brokertopicmetrics_bytesout_total",
+                  "kafka_server_brokertopicmetrics_messagesin_total", "kafka_network_requestmetrics_totaltimems",
+                  "kafka_log_log_logendoffset", "jvm_memory_used_bytes"]
+CONTROLLER_METRICS = ["kafka_controller_kafkacontroller_activecontrollercount",
+                      "kafka_controller_kafkacontroller_offlinepartitionscount",
+                      "kafka_controller_kafkacontroller_fencedbrokercount",
+                      "kafka_server_raft_metrics_current_state", "jvm_memory_used_bytes"]
+
+
+def test_stage_brokers_and_controllers_serve_jmx_metrics_to_prometheus(stage_kafka, render, daemons, tmp_path):
+    """Every broker and controller JVM runs the Prometheus JMX exporter agent as its pod gives it
+    (-javaagent from the init container's jar, the rendered rules); a real Prometheus with the
+    monitoring role's kafka job scrapes all six, and the cluster's state reads right from them."""
+    inv, _docs, cluster, client_config = stage_kafka
+    wait_like_the_role(cluster, inv, load_health())
+    assert all(p.metrics_port for p in cluster.pods), "the rendered pods load no JMX exporter agent"
+    # Traffic, so that the per-topic and consumer-group series exist also when this test runs alone.
+    topic = "metrics-probe"
+    created = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(), "--command-config",
+                           client_config, "--create", "--if-not-exists", "--topic", topic,
+                           "--partitions", "3", "--replication-factor", "3")
+    assert created.returncode == 0, created.stderr
+    produced = cluster.tool("kafka-console-producer.sh", "--bootstrap-server", cluster.bootstrap(),
+                            "--command-config", client_config, "--topic", topic,
+                            "--producer-property", "acks=all", input_text="one\ntwo\n")
+    assert produced.returncode == 0, produced.stderr
+    consumed = cluster.tool("kafka-console-consumer.sh", "--bootstrap-server", cluster.bootstrap(),
+                            "--command-config", client_config, "--topic", topic, "--group", "metrics-probe",
+                            "--from-beginning", "--max-messages", "2", "--timeout-ms", "60000")
+    assert consumed.returncode == 0, consumed.stderr
+
+    targets = []
+    for pod in cluster.pods:
+        labels = pod.statefulset["spec"]["template"]["metadata"]["labels"]
+        targets.append(("%s:%d" % (LOOPBACK, pod.metrics_port),
+                        {"namespace": inv["bigdata_namespace"], "pod": pod.name,
+                         "component": labels["app.kubernetes.io/component"]}))
+    job = static_job(rendered_jobs(render("stage", "monitoring"))["kafka"], targets)
+    prometheus = Prometheus(prometheus_binary(), str(tmp_path / "prometheus"), [job], daemons)
+    prometheus.wait_all_scraped(180, daemons=cluster.daemons())
+
+    brokers = set(prometheus.names("kafka", component="broker"))
+    controllers = set(prometheus.names("kafka", component="controller"))
+    missing = sorted(set(BROKER_METRICS) - brokers) + sorted(set(CONTROLLER_METRICS) - controllers)
+    assert not missing, "not scraped: %s" % missing
+    # The quorum has one active controller; every partition has a leader and all its replicas.
+    active = prometheus.query(
+        'sum(last_over_time(kafka_controller_kafkacontroller_activecontrollercount{job="kafka"}[1m]))')
+    assert [value for _labels, value in active] == [1.0], active
+    offline = prometheus.query(
+        'max(last_over_time(kafka_controller_kafkacontroller_offlinepartitionscount{job="kafka"}[1m]))')
+    assert [value for _labels, value in offline] == [0.0], offline
+
+    def in_sync():
+        rows = prometheus.query(
+            'last_over_time(kafka_server_replicamanager_underreplicatedpartitions{job="kafka"}[1m])')
+        return len(rows) == inv["kafka_broker_replicas"] and all(value == 0 for _labels, value in rows)
+    wait_until(in_sync, "no under-replicated partition on any broker", 60, daemons=cluster.daemons(), interval=2)
+    write_scraped("kafka", prometheus.names("kafka"),
+                  "tests/daemons/test_kafka_daemons.py::test_stage_brokers_and_controllers_serve_jmx_metrics_to_prometheus")
 
 
 def test_stage_quorum_survives_losing_the_leader_controller(stage_kafka):

@@ -20,7 +20,7 @@ _spec.loader.exec_module(stack)
     [
         ("streaming", ["platform", "kafka", "elasticsearch", "kibana", "spark", "pipelines"]),
         ("batch", ["platform", "hdfs", "elasticsearch", "kibana", "spark", "pipelines"]),
-        ("full", ["platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark", "pipelines"]),
+        ("full", ["platform", "hdfs", "kafka", "elasticsearch", "kibana", "spark", "monitoring", "pipelines"]),
     ],
 )
 def test_profiles(profile, expected):
@@ -64,6 +64,16 @@ def test_pipelines_come_last_so_they_start_after_everything_else():
     for profile in stack.PROFILES:
         assert stack.enabled_components(profile)[-1] == "pipelines"
     assert stack.CATALOG[-1] == "pipelines"
+
+
+def test_monitoring_is_in_full_only_and_selectable_alone():
+    assert "monitoring" not in stack.enabled_components("streaming")
+    assert "monitoring" not in stack.enabled_components("batch")
+    # It scrapes whatever of the stack runs, so it brings nothing but the namespace.
+    assert stack.enabled_components("streaming", ["monitoring"]) == ["platform", "monitoring"]
+    # After every component it watches, before the pipelines that start last.
+    full = stack.enabled_components("full")
+    assert full.index("spark") < full.index("monitoring") < full.index("pipelines")
 
 
 def test_platform_alone():
