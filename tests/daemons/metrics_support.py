@@ -25,10 +25,12 @@ from daemon_support import LOOPBACK, REPO, Daemon, free_ports, wait_until
 
 BUILD_SCRIPT = os.path.join(REPO, "tools", "build_prometheus.sh")
 SCRAPED_DIR = os.path.join(REPO, "tests", "monitoring", "scraped")
-# The monitoring role's scrape timeout (monitoring_scrape_timeout), and as often: a JMX exporter
-# walking every MBean of a broker takes 3-7 s here (six JVMs on two busy cores, the C1 compiler
-# only), below a second in a pod of its own.
-SCRAPE_INTERVAL = "10s"
+# How often the cheap endpoints (Hadoop's /prom, Spark's servlets) are scraped here, to keep the
+# tests short. The JMX exporter agent is scraped as the monitoring role renders it (every 30 s,
+# 10 s timeout): one scrape walks every MBean of the JVM, 1-7 s of CPU here (six JVMs on two busy
+# cores, the C1 compiler only), and every 10 s the stage brokers starved (fenced by the
+# controllers) and the agent's piled-up scrapes ran their 256m heaps out of memory.
+FAST_SCRAPE = {"scrape_interval": "5s", "scrape_timeout": "5s"}
 
 
 def prometheus_binary():
@@ -39,14 +41,24 @@ def prometheus_binary():
     return os.path.join(run.stdout.strip().splitlines()[-1], "prometheus")
 
 
-def rendered_jobs(monitoring_docs):
-    """{job name: scrape config} of the prometheus.yml the monitoring role renders."""
+def rendered_config(monitoring_docs):
+    """The prometheus.yml the monitoring role renders, parsed."""
     for doc in monitoring_docs:
         if doc.get("kind") == "ConfigMap" and "prometheus.yml" in (doc.get("data") or {}):
-            config = yaml.safe_load(doc["data"]["prometheus.yml"])
-            return {job["job_name"]: job for job in config["scrape_configs"]}
+            return yaml.safe_load(doc["data"]["prometheus.yml"])
     raise AssertionError("the monitoring role rendered no ConfigMap with prometheus.yml: %s" % sorted(
         "%s/%s" % (d.get("kind"), (d.get("metadata") or {}).get("name")) for d in monitoring_docs))
+
+
+def rendered_jobs(monitoring_docs):
+    """{job name: scrape config} of the prometheus.yml the monitoring role renders."""
+    return {job["job_name"]: job for job in rendered_config(monitoring_docs)["scrape_configs"]}
+
+
+def rendered_timing(monitoring_docs):
+    """The scrape interval and timeout the monitoring role renders (its global section)."""
+    config = rendered_config(monitoring_docs)["global"]
+    return {"scrape_interval": config["scrape_interval"], "scrape_timeout": config["scrape_timeout"]}
 
 
 def static_job(job, targets):
@@ -60,15 +72,15 @@ def static_job(job, targets):
 class Prometheus:
     """One Prometheus server on 127.0.0.1, its data and configuration under `root`."""
 
-    def __init__(self, binary, root, jobs, group):
-        """jobs: scrape configs (static_job); group: the DaemonGroup that stops it."""
+    def __init__(self, binary, root, jobs, group, timing=None):
+        """jobs: scrape configs (static_job); group: the DaemonGroup that stops it; timing:
+        {scrape_interval, scrape_timeout} (rendered_timing, or FAST_SCRAPE by default)."""
         os.makedirs(root, exist_ok=True)
         self.port = free_ports(1)[0]
         self.jobs = jobs
         config = os.path.join(root, "prometheus.yml")
         with open(config, "w", encoding="utf-8") as handle:
-            yaml.safe_dump({"global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
-                            "scrape_configs": jobs}, handle, sort_keys=False)
+            yaml.safe_dump({"global": dict(timing or FAST_SCRAPE), "scrape_configs": jobs}, handle, sort_keys=False)
         self.daemon = group.add(Daemon("prometheus", [
             binary, "--config.file=" + config, "--storage.tsdb.path=" + os.path.join(root, "data"),
             "--web.listen-address=%s:%d" % (LOOPBACK, self.port), "--log.level=warn"],

@@ -1,4 +1,5 @@
-"""Metrics of HDFS and Spark, and the JMX exporter agent's download, on real processes.
+"""Metrics of HDFS and Spark on real processes; the JMX exporter agent's download; the
+Elasticsearch exporter's pod against the exporter's documented interface.
 
 The hdfs role's core-site.xml (hadoop.prometheus.endpoint.enabled) and the spark role's
 spark-defaults.conf (PrometheusServlet, spark.ui.prometheus.enabled, streaming metrics) are used as
@@ -9,7 +10,9 @@ tests/monitoring/scraped/{hdfs,spark}.txt. Kafka's agent is scraped in test_kafk
 the stage cluster that file boots anyway (tests/monitoring/scraped/kafka.txt).
 
 The kafka role's init container, which fetches the agent's jar, runs here against a mirror on
-this machine: one serving the jar, one serving another file.
+this machine: one serving the jar, one serving another file. Neither Elasticsearch nor its
+exporter can run here (no server on Maven Central; the Go module proxy refuses the exporter):
+its rendered Deployment is checked against the flags and environment the exporter documents.
 """
 
 import http.server
@@ -17,6 +20,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import pytest
 import yaml
@@ -121,7 +125,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.functions import window
 
 ready, stop = sys.argv[1], sys.argv[2]
-spark = SparkSession.builder.appName("metrics-probe").getOrCreate()
+# Two shuffle partitions instead of 200: the windowed count is tiny, and local[2] runs every state
+# store partition of every micro-batch as a task.
+spark = SparkSession.builder.appName("metrics-probe").config("spark.sql.shuffle.partitions", "2").getOrCreate()
 events = spark.readStream.format("rate").option("rowsPerSecond", 20).load()
 query = (events.withWatermark("timestamp", "5 seconds")
          .groupBy(window("timestamp", "5 seconds")).count()
@@ -183,22 +189,24 @@ def test_spark_driver_serves_its_and_its_executors_metrics_to_prometheus(dev_hdf
            "--conf", "spark.driver.memory=512m", str(work / "metrics_probe.py"), ready, stop]
     env = dict(pods.env, PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=str(work),
                HADOOP_USER_NAME=conf["spark.kubernetes.driverEnv.HADOOP_USER_NAME"])
+    # Spark labels a driver pod spark-role=driver and names its UI port spark-ui; the monitoring
+    # role's jobs select it so. The pod template gives the component label.
+    driver_template = yaml.safe_load(find(spark_docs, "ConfigMap", "spark-pod-templates")["data"]["driver.yaml"])
+    labels = {"namespace": inv["bigdata_namespace"], "pod": "metrics-probe-driver",
+              "component": driver_template["metadata"]["labels"]["app.kubernetes.io/component"]}
+    jobs = rendered_jobs(render("dev", "monitoring"))
+    address = "%s:%d" % (LOOPBACK, ui_port)
+    scrape = [static_job(jobs["spark-driver"], [(address, labels)]),
+              static_job(jobs["spark-executors"], [(address, labels)])]
+
+    started = time.monotonic()
     driver = daemons.add(Daemon("spark-driver", cmd, str(tmp_path / "driver.log"), env=env, cwd=str(work)))
     try:
-        wait_until(lambda: os.path.exists(ready), "the streaming query to process two batches", 240,
-                   daemons=[driver] + hdfs_daemons, interval=1)
-
-        # Spark labels a driver pod spark-role=driver and names its UI port spark-ui; the
-        # monitoring role's jobs select it so. The pod template gives the component label.
-        template = next(d for d in spark_docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "spark-pod-templates")
-        driver_template = yaml.safe_load(template["data"]["driver.yaml"])
-        labels = {"namespace": inv["bigdata_namespace"], "pod": "metrics-probe-driver",
-                  "component": driver_template["metadata"]["labels"]["app.kubernetes.io/component"]}
-        jobs = rendered_jobs(render("dev", "monitoring"))
-        address = "%s:%d" % (LOOPBACK, ui_port)
-        scrape = [static_job(jobs["spark-driver"], [(address, labels)]),
-                  static_job(jobs["spark-executors"], [(address, labels)])]
+        # Prometheus starts with the driver and scrapes it from the moment its UI answers.
         prometheus = Prometheus(prometheus_binary(), str(tmp_path / "prometheus"), scrape, daemons)
+        wait_until(lambda: os.path.exists(ready), "the streaming query to process two batches", 240,
+                   daemons=[driver, prometheus.daemon] + hdfs_daemons, interval=1)
+        sys.stderr.write("streaming query running %.1f s after spark-submit\n" % (time.monotonic() - started))
         prometheus.wait_all_scraped(180, daemons=[driver])
         state = {}
 
@@ -216,14 +224,17 @@ def test_spark_driver_serves_its_and_its_executors_metrics_to_prometheus(dev_hdf
                 exc, state.get("missing"), state.get("driver")))
         # spark.metrics.namespace is the application's name, so the names do not change per run.
         assert any(n.startswith("metrics_metrics_probe_driver_") for n in state["driver"]), state["driver"]
-        rate = prometheus.query(
-            'last_over_time({__name__=~"metrics_.+_driver_spark_streaming_events_per_window_inputRate_total_Value"}[1m])')
+        rate = prometheus.query('last_over_time({__name__=~"metrics_.+_driver_spark_streaming_'
+                                'events_per_window_inputRate_total_Value"}[1m])')
         assert rate and all(value > 0 for _labels, value in rate), rate
+        sys.stderr.write("driver and executors metrics in Prometheus %.1f s after spark-submit\n"
+                         % (time.monotonic() - started))
         write_scraped("spark", state["driver"] + state["executors"],
                       THIS + "::test_spark_driver_serves_its_and_its_executors_metrics_to_prometheus")
     finally:
         open(stop, "w").close()
     wait_until(lambda: not driver.alive(), "the application to stop", 120, interval=1)
+    sys.stderr.write("application stopped %.1f s after spark-submit\n" % (time.monotonic() - started))
     with open(tmp_path / "driver.log", encoding="utf-8", errors="replace") as handle:
         log = handle.read()
     assert driver.proc.returncode == 0, log[-4000:]
