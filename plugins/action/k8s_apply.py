@@ -6,8 +6,13 @@
 Templates are rendered on the controller by the ``ansible.builtin.template`` lookup (the role's
 templates directory, the task's variables). Then either every object goes to kubernetes.core's
 ``k8s`` module in one server-side apply, or, with ``render_dir``, the same objects are written to
-files and nothing reaches a cluster. The secret-bearing templates go to their own module call,
-run with no_log, and their values are masked in everything this action returns.
+files and nothing reaches a cluster. The values of the secret-bearing templates are masked in
+everything this action returns.
+
+The module runs in this process (plugin_utils/inprocess.py): kubernetes.core's own ``run_module``
+of ``kubernetes.core.k8s``, with that module's argument spec, one client for the task's calls and
+no module process. Importing it here, at the top, makes the controller import the kubernetes
+client once, when the strategy loads this plugin, instead of once per task.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
-from ansible_collections.bigdata.stack.plugins.plugin_utils import manifests
+from ansible_collections.bigdata.stack.plugins.plugin_utils import inprocess, manifests
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import run_module
+from ansible_collections.kubernetes.core.plugins.modules.k8s import argspec as k8s_argspec
 
 # The connection options of kubernetes.core (doc fragment kubernetes.core.k8s_auth_options),
 # passed on unchanged.
@@ -37,6 +46,15 @@ ARGUMENT_SPEC = {
     "component": {"type": "str"},
 }
 ARGUMENT_SPEC.update({name: {"type": "raw"} for name in AUTH_OPTIONS})
+
+
+def k8s_main(module_class):
+    """kubernetes.core.k8s's main(), on the module class it is given (kubernetes.core 6.x)."""
+    module = AnsibleK8SModule(module_class=module_class, argument_spec=k8s_argspec(), supports_check_mode=True)
+    try:
+        run_module(module)
+    except CoreException as e:
+        module.fail_from_exception(e)
 
 
 class ActionModule(ActionBase):
@@ -59,13 +77,11 @@ class ActionModule(ActionBase):
         hidden = manifests.secret_values(o for _source, docs in secret for o in docs)
         plain_objects = [o for _source, docs in plain for o in docs]
         secret_objects = [o for _source, docs in secret for o in docs]
-        # Secrets go before the workloads that mount them, but after a Namespace they live in.
+        # One apply, in order: Secrets before the workloads that mount them, but after a Namespace
+        # they live in.
         first = [o for o in plain_objects if secret_objects and o.get("kind") in manifests.CLUSTER_SCOPED_KINDS]
-        batches = ((first, False), (secret_objects, True), ([o for o in plain_objects if o not in first], False))
-        outcomes = []
-        for objects, no_log in batches:
-            if objects:
-                outcomes += self._apply(objects, namespace, args["field_manager"], auth, task_vars, no_log, hidden)
+        objects = first + secret_objects + [o for o in plain_objects if o not in first]
+        outcomes = self._apply(objects, namespace, args["field_manager"], auth, hidden) if objects else []
 
         result["changed"] = any(changed for _obj, changed, _diff in outcomes)
         result["objects"] = [
@@ -111,7 +127,7 @@ class ActionModule(ActionBase):
             written.append(path)
         return {"changed": changed, "rendered": written}
 
-    def _apply(self, objects, namespace, field_manager, auth, task_vars, no_log, hidden):
+    def _apply(self, objects, namespace, field_manager, auth, hidden):
         """Server-side apply of ``objects`` in one kubernetes.core.k8s call: ``[(obj, changed, diff)]``."""
         module_args = dict(
             auth,
@@ -121,16 +137,14 @@ class ActionModule(ActionBase):
             namespace=namespace,
             definition=objects,
         )
-        # no_log for the module run that carries Secret values: the target's log and any
-        # module output of that call never show them.
-        saved = self._play_context.no_log
-        self._play_context.no_log = saved or no_log
+        # In this process: no module arguments are logged anywhere, and a failure's message is
+        # censored below before it reaches the output.
         try:
-            response = self._execute_module(
-                module_name="kubernetes.core.k8s", module_args=module_args, task_vars=task_vars
+            response = inprocess.run(
+                k8s_main, module_args, check_mode=self._task.check_mode, diff=self._task.diff, name="kubernetes.core.k8s"
             )
-        finally:
-            self._play_context.no_log = saved
+        except Exception as e:  # pylint: disable=broad-except
+            response = {"failed": True, "msg": "%s: %s" % (type(e).__name__, e)}
         if response.get("failed"):
             message = response.get("msg", "kubernetes.core.k8s failed")
             refs = ", ".join(manifests.ref(o) for o in objects)

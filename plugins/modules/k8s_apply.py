@@ -19,11 +19,14 @@ description:
   - The one path by which the roles of this collection write to a cluster.
   - Renders every template of I(templates) and I(secret_templates) on the controller, as the
     M(ansible.builtin.template) lookup does (the role's C(templates) directory, the task's
-    variables), and sends the objects to M(kubernetes.core.k8s) with server-side apply
-    (I(field_manager), conflicts forced, because this collection owns the fields it sets).
-  - I(secret_templates) are applied in their own call of M(kubernetes.core.k8s), run with
-    C(no_log). Their values never appear in this task's output, its errors or its diff;
-    the other objects stay fully visible.
+    variables), and applies the objects with M(kubernetes.core.k8s) server-side apply
+    (I(field_manager), conflicts forced, because this collection owns the fields it sets), in one
+    call (cluster-scoped objects first, then the objects of I(secret_templates), then the rest).
+  - kubernetes.core.k8s runs in the controller's process, not as a module process of its own (the
+    same code, argument spec and client, without a Python interpreter and C(import kubernetes)
+    per task).
+  - The values of the objects of I(secret_templates) never appear in this task's output, its
+    errors or its diff; the other objects stay fully visible.
   - With C(--diff), shows the field-level difference of every object that changes (or would change,
     in check mode, where the API server dry-runs the apply), as C(kubectl diff) does. Server
     bookkeeping (C(managedFields), C(resourceVersion), C(generation), C(status)) is left out; Secret
@@ -50,8 +53,8 @@ options:
     default: []
   secret_templates:
     description:
-      - Templates whose objects carry secret values (Secrets). Applied before I(templates), with
-        C(no_log), and masked in the output and the diff.
+      - Templates whose objects carry secret values (Secrets). Applied before the objects of
+        I(templates) (after cluster-scoped ones), and masked in the output, errors and diff.
     type: list
     elements: str
     default: []

@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: bigdata.stack contributors
+# Apache License 2.0 (see LICENSE)
+"""Run a module built on kubernetes.core's AnsibleK8SModule inside the controller's process.
+
+Every cluster task of a run used to start a module process of its own: a Python interpreter,
+``import kubernetes`` (about half a second), kubernetes.core's module_utils and a new client, for
+each of some twenty tasks of ``site.yml`` on localhost. The action plugins of this collection
+instead call the module's own entry point here, in the task's worker (forked from the controller,
+which imported kubernetes once when it loaded the action plugin). The module code, its argument
+spec and kubernetes.core's client and server-side apply are the same; only where they run changes.
+
+``AnsibleK8SModule`` (kubernetes.core.plugins.module_utils.k8s.core) takes the class it wraps as
+``module_class``; :class:`InProcessModule` is that class: it validates the arguments with
+ansible-core's own validator, and ``exit_json``/``fail_json`` raise :class:`ModuleExit` instead of
+printing JSON and exiting.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ansible.module_utils.common.arg_spec import ModuleArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+
+
+class ModuleExit(Exception):
+    """The end of a module run: ``result`` is what exit_json/fail_json was given (no_log values masked)."""
+
+    def __init__(self, result):
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+class InProcessModule:
+    """The part of AnsibleModule that kubernetes.core's AnsibleK8SModule and this collection's modules use."""
+
+    def __init__(self, argument_spec, *, params, check_mode=False, diff=False, name="module",
+                 mutually_exclusive=None, required_together=None, required_one_of=None,
+                 required_if=None, required_by=None, supports_check_mode=True):
+        self._name = name
+        self.check_mode = bool(check_mode) and supports_check_mode
+        self._diff = bool(diff)
+        self._warnings = []
+        validator = ModuleArgumentSpecValidator(
+            argument_spec, mutually_exclusive=mutually_exclusive, required_together=required_together,
+            required_one_of=required_one_of, required_if=required_if, required_by=required_by,
+        )
+        validation = validator.validate(params)
+        self.no_log_values = set(validation._no_log_values)  # pylint: disable=protected-access
+        self.params = validation.validated_parameters
+        if validation.error_messages:
+            self.fail_json(msg="%s: %s" % (name, "; ".join(validation.error_messages)))
+
+    def warn(self, warning):
+        self._warnings.append(str(warning))
+
+    def deprecate(self, msg, *args, **kwargs):
+        self._warnings.append("deprecated: %s" % msg)
+
+    def debug(self, msg):
+        pass
+
+    def log(self, msg, log_args=None):
+        pass
+
+    def _end(self, result):
+        if self._warnings:
+            result.setdefault("warnings", []).extend(self._warnings)
+        raise ModuleExit(remove_values(result, self.no_log_values))
+
+    def exit_json(self, **kwargs):
+        self._end(dict(kwargs, failed=False))
+
+    def fail_json(self, msg, **kwargs):
+        self._end(dict(kwargs, failed=True, msg=msg))
+
+
+def run(main, params, check_mode=False, diff=False, name="module"):
+    """The result of ``main(module_class=...)`` run on ``params``, as the module would return it.
+
+    ``main`` builds its AnsibleK8SModule with the ``module_class`` it is given and ends with
+    exit_json or fail_json; an exception it lets through propagates to the caller.
+    """
+    module_class = functools.partial(InProcessModule, params=params, check_mode=check_mode, diff=diff, name=name)
+    try:
+        main(module_class=module_class)
+    except ModuleExit as end:
+        return end.result
+    raise RuntimeError("%s returned without exit_json or fail_json" % name)
+
+
+class ModuleAction(ActionBase):
+    """The action plugin of a module that runs in the controller's process.
+
+    A subclass names the module's entry point (``main(module_class)``) and its full name; the
+    task's arguments (module_defaults applied) and check mode go to it unchanged.
+    """
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    module_name = "module"
+
+    @staticmethod
+    def module_main(module_class):
+        raise NotImplementedError
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        result.update(run(self.module_main, dict(self._task.args), check_mode=self._task.check_mode,
+                          diff=self._task.diff, name=self.module_name))
+        return result
