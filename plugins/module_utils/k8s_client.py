@@ -164,17 +164,22 @@ class Cluster(object):
                 return None
             raise
 
-    def list_pods(self, namespace, label_selector):
-        found = self._call("list pods in %s" % namespace, self.k8s.get, self.resource("Pod"), namespace=namespace,
-                           label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT)
+    def list(self, kind, namespace, label_selector=None, api_version="v1"):
+        """The objects of a kind in a namespace that match the label selector, as dictionaries."""
+        found = self._call("list %s in %s" % (kind, namespace), self.k8s.get, self.resource(kind, api_version),
+                           namespace=namespace, label_selector=label_selector or None, _request_timeout=REQUEST_TIMEOUT)
         return found.to_dict().get("items") or []
 
-    def delete(self, kind, namespace, name, api_version="v1"):
+    def list_pods(self, namespace, label_selector):
+        return self.list("Pod", namespace, label_selector)
+
+    def delete(self, kind, namespace, name, api_version="v1", propagation_policy=None):
         """Delete an object (graceful, default grace period); False when it was already gone."""
         resource = self.resource(kind, api_version)
+        body = {"propagationPolicy": propagation_policy} if propagation_policy else None
         try:
             self._call("delete %s %s/%s" % (kind, namespace, name), self.k8s.delete, resource, name=name,
-                       namespace=namespace, _request_timeout=REQUEST_TIMEOUT)
+                       namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT)
         except ApiError as e:
             if e.status == 404:
                 return False
