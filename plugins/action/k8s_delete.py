@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.bigdata.stack.plugins.modules import k8s_delete
-from ansible_collections.bigdata.stack.plugins.plugin_utils.inprocess import ModuleAction
+from ansible_collections.bigdata.stack.plugins.plugin_utils.module_action import ModuleAction
 
 
 class ActionModule(ModuleAction):

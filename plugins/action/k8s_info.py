@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.bigdata.stack.plugins.plugin_utils.inprocess import ModuleAction
+from ansible_collections.bigdata.stack.plugins.plugin_utils.module_action import ModuleAction
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException

@@ -11,7 +11,7 @@ the strategy loaded this plugin). Same arguments, same result, same failures.
 from __future__ import annotations
 
 from ansible_collections.bigdata.stack.plugins.modules import wait_ready
-from ansible_collections.bigdata.stack.plugins.plugin_utils.inprocess import ModuleAction
+from ansible_collections.bigdata.stack.plugins.plugin_utils.module_action import ModuleAction
 
 
 class ActionModule(ModuleAction):

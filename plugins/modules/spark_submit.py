@@ -751,8 +751,11 @@ class SparkSubmit(object):
         return sp.mask_text(text).splitlines()
 
 
-def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+def main(module_class=None):
+    """The module's run. The action plugin of the same name calls it in the controller's process
+    with plugin_utils/inprocess.py's stand-in for AnsibleModule as ``module_class``."""
+    settings = {"module_class": module_class} if module_class else {}
+    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, **settings)
     runner = SparkSubmit(module)
     try:
         result = runner.run()

@@ -19,10 +19,14 @@ printing JSON and exiting.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import subprocess
+import tempfile
 
 from ansible.module_utils.common.arg_spec import ModuleArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
-from ansible.plugins.action import ActionBase
+from ansible.module_utils.common.process import get_bin_path
 
 
 class ModuleExit(Exception):
@@ -36,10 +40,13 @@ class ModuleExit(Exception):
 class InProcessModule:
     """The part of AnsibleModule that kubernetes.core's AnsibleK8SModule and this collection's modules use."""
 
-    def __init__(self, argument_spec, *, params, check_mode=False, diff=False, name="module",
+    def __init__(self, argument_spec, *, params, check_mode=False, diff=False, name="module", created=None,
                  mutually_exclusive=None, required_together=None, required_one_of=None,
                  required_if=None, required_by=None, supports_check_mode=True):
         self._name = name
+        self._tmpdir = None
+        if created is not None:
+            created.append(self)
         self.check_mode = bool(check_mode) and supports_check_mode
         self._diff = bool(diff)
         self._warnings = []
@@ -65,6 +72,43 @@ class InProcessModule:
     def log(self, msg, log_args=None):
         pass
 
+    @property
+    def tmpdir(self):
+        """A private directory that is removed when the run ends (AnsibleModule.tmpdir)."""
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="ansible-%s-" % self._name.rsplit(".", 1)[-1])
+        return self._tmpdir
+
+    def cleanup(self):
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def get_bin_path(self, arg, required=False, opt_dirs=None):
+        """The path of executable ``arg``, None when it is not found (AnsibleModule.get_bin_path)."""
+        try:
+            return get_bin_path(arg, opt_dirs=opt_dirs)
+        except ValueError as e:
+            if required:
+                self.fail_json(msg=str(e))
+            return None
+
+    def run_command(self, args, check_rc=False, environ_update=None, data=None, cwd=None):
+        """(rc, stdout, stderr) of ``args`` (a list: no shell), like AnsibleModule.run_command."""
+        if isinstance(args, str):
+            raise TypeError("run_command takes an argument list here, not a shell string")
+        env = dict(os.environ, **(environ_update or {}))
+        try:
+            proc = subprocess.run([str(a) for a in args], env=env, cwd=cwd, input=data, capture_output=True,
+                                  text=True, errors="replace", check=False)
+            rc, out, err = proc.returncode, proc.stdout, proc.stderr
+        except OSError as e:
+            rc, out, err = 2, "", str(e)
+        if rc != 0 and check_rc:
+            self.fail_json(msg=err.strip() or "%s exited with %s" % (args[0], rc), rc=rc, stdout=out, stderr=err,
+                           cmd=[str(a) for a in args])
+        return rc, out, err
+
     def _end(self, result):
         if self._warnings:
             result.setdefault("warnings", []).extend(self._warnings)
@@ -83,31 +127,15 @@ def run(main, params, check_mode=False, diff=False, name="module"):
     ``main`` builds its AnsibleK8SModule with the ``module_class`` it is given and ends with
     exit_json or fail_json; an exception it lets through propagates to the caller.
     """
-    module_class = functools.partial(InProcessModule, params=params, check_mode=check_mode, diff=diff, name=name)
+    created = []
+    module_class = functools.partial(InProcessModule, params=params, check_mode=check_mode, diff=diff, name=name,
+                                     created=created)
     try:
         main(module_class=module_class)
     except ModuleExit as end:
         return end.result
+    finally:
+        for module in created:
+            module.cleanup()
     raise RuntimeError("%s returned without exit_json or fail_json" % name)
 
-
-class ModuleAction(ActionBase):
-    """The action plugin of a module that runs in the controller's process.
-
-    A subclass names the module's entry point (``main(module_class)``) and its full name; the
-    task's arguments (module_defaults applied) and check mode go to it unchanged.
-    """
-
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    module_name = "module"
-
-    @staticmethod
-    def module_main(module_class):
-        raise NotImplementedError
-
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        result.update(run(self.module_main, dict(self._task.args), check_mode=self._task.check_mode,
-                          diff=self._task.diff, name=self.module_name))
-        return result

@@ -49,3 +49,42 @@ def test_no_log_values_never_leave_the_result():
 def test_a_main_that_returns_without_exit_is_an_error():
     with pytest.raises(RuntimeError, match="without exit_json"):
         inprocess.run(lambda module_class: None, {"namespace": "data"}, name="broken")
+
+
+def command_main(module_class):
+    """Runs a command with an extra variable, keeps a file in tmpdir, reports both."""
+    module = AnsibleK8SModule(module_class=module_class, argument_spec=SPEC, supports_check_mode=True)
+    inner = module._module
+    rc, out, err = inner.run_command(["sh", "-c", 'echo "$GREETING"; echo oops >&2; exit 3'],
+                                     environ_update={"GREETING": "hello"})
+    with open(inner.tmpdir + "/token", "w", encoding="utf-8") as handle:
+        handle.write("x")
+    module.exit_json(rc=rc, out=out, err=err, tmpdir=inner.tmpdir)
+
+
+def test_run_command_and_a_tmpdir_that_goes_when_the_run_ends():
+    import os
+    result = inprocess.run(command_main, {"namespace": "data"}, name="bigdata.stack.spark_submit")
+    assert (result["rc"], result["out"], result["err"]) == (3, "hello\n", "oops\n")
+    assert "spark_submit" in os.path.basename(result["tmpdir"])
+    assert not os.path.exists(result["tmpdir"])
+
+
+def test_run_command_with_check_rc_fails_the_module():
+    def main(module_class):
+        module = AnsibleK8SModule(module_class=module_class, argument_spec=SPEC, supports_check_mode=True)
+        module._module.run_command(["false"], check_rc=True)
+        module.exit_json(changed=False)
+
+    result = inprocess.run(main, {"namespace": "data"})
+    assert result["failed"] is True and result["rc"] == 1
+
+
+def test_get_bin_path_finds_executables_and_says_none_for_the_missing():
+    def main(module_class):
+        module = AnsibleK8SModule(module_class=module_class, argument_spec=SPEC, supports_check_mode=True)
+        module.exit_json(sh=module._module.get_bin_path("sh"),
+                         missing=module._module.get_bin_path("no-such-tool-anywhere"))
+
+    result = inprocess.run(main, {"namespace": "data"})
+    assert result["sh"].endswith("/sh") and result["missing"] is None
