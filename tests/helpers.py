@@ -17,17 +17,6 @@ def run_playbook(playbook, *args, kubeconfig=None, check=False):
     return run
 
 
-def recap(output):
-    """The numbers of the PLAY RECAP line for localhost in printed output, e.g. {'ok': 20, 'changed': 0, ...}.
-
-    A PlaybookRun has them without reading text: run.recap().
-    """
-    for line in output.splitlines():
-        if line.startswith("localhost") and "changed=" in line:
-            return {k: int(v) for k, v in (p.split("=") for p in line.split(":", 1)[1].split())}
-    raise AssertionError("no PLAY RECAP line for localhost in:\n" + output[-3000:])
-
-
 def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
     """Poll predicate until it returns something truthy; fail naming what never happened."""
     deadline = time.monotonic() + timeout

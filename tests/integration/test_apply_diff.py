@@ -11,7 +11,7 @@ import uuid
 import pytest
 from kubernetes import client
 
-from helpers import recap, run_playbook
+from helpers import run_playbook
 
 APPLY = "tests/integration/playbooks/k8s_apply.yml"
 
@@ -62,7 +62,7 @@ def test_check_diff_shows_the_field_that_would_change_and_changes_nothing(api_cl
     changed = [line[0] + line[1:].strip() for line in config.splitlines()
                if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))]
     assert changed == ["-<value>1</value>", "+<value>2</value>"], config
-    assert recap(proc.stdout)["changed"] == 1, proc.stdout[-3000:]
+    assert proc.recap()["changed"] == 1, proc.stdout[-3000:]
     # A dry run: the cluster keeps one datanode.
     assert apps.read_namespaced_stateful_set("hdfs-datanode", hdfs_stack).spec.replicas == 1
 
@@ -87,7 +87,7 @@ def test_secret_values_never_show_in_diff_or_output(api_client, sim_kubeconfig, 
     assert base64.b64decode(stored["password"]).decode() == first
 
     again = apply(first, "hello")
-    assert recap(again.stdout)["changed"] == 0 and diff_headers(again.stdout) == [], again.stdout[-3000:]
+    assert again.recap()["changed"] == 0 and diff_headers(again.stdout) == [], again.stdout[-3000:]
 
     check = apply(second, "hi", "--check")
     secret_ref, configmap_ref = "Secret/%s/creds" % restricted_namespace, "ConfigMap/%s/creds" % restricted_namespace
@@ -112,4 +112,4 @@ def test_render_dir_writes_the_documents_and_touches_no_cluster(tmp_path):
     again = run_playbook(APPLY, "-e", "test_namespace=ns1", "-e", "test_name=x", "-e", "test_password=pw-123456",
                          "-e", "test_greeting=hello", "-e", "test_render_dir=%s" % tmp_path,
                          kubeconfig="/nonexistent/kubeconfig")
-    assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+    assert again.recap()["changed"] == 0, again.stdout[-3000:]

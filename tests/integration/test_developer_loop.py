@@ -12,7 +12,7 @@ import json
 import pytest
 from kubernetes import client
 
-from helpers import recap, run_playbook, wait_for
+from helpers import run_playbook, wait_for
 
 SETUP = "tests/integration/playbooks/spark_setup.yml"
 APP = "etl-loop"
@@ -88,7 +88,7 @@ def test_deploy_change_redeploy_look_and_remove(api_client, sim_kubeconfig, loop
     # Component teardown finds the application by the same labels: driver and code go, data stays.
     teardown = playbook("teardown", loop_ns, sim_kubeconfig, "-e", "bigdata_teardown_component=spark")
     assert teardown.returncode == 0, teardown.stdout[-6000:]
-    assert recap(teardown.stdout)["failed"] == 0
+    assert teardown.recap()["failed"] == 0
     assert core.list_namespaced_config_map(loop_ns, label_selector="bigdata.stack/app-name=" + APP).items == []
     wait_for(lambda: drivers(core, loop_ns) == [], what="driver pods of %s deleted" % APP)
     assert core.read_namespace(loop_ns).status.phase == "Active"

@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from helpers import recap, run_playbook, wait_for
+from helpers import run_playbook, wait_for
 
 RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000,
                            "seccompProfile": {"type": "RuntimeDefault"}}
@@ -160,10 +160,10 @@ def test_kubernetes_core_applies_and_deletes_a_configmap(sim_kubeconfig, api_cli
     args = ["tests/integration/playbooks/configmap.yml", "-e", "test_name=" + name,
             "-e", "test_namespace=" + restricted_namespace]
     first = run_playbook(*args, kubeconfig=sim_kubeconfig, check=True)
-    assert recap(first.stdout)["changed"] == 1
+    assert first.recap()["changed"] == 1
     assert core.read_namespaced_config_map(name, restricted_namespace).data == {"greeting": "hello"}
     again = run_playbook(*args, kubeconfig=sim_kubeconfig, check=True)
-    assert recap(again.stdout)["changed"] == 0, "re-applying the same ConfigMap must change nothing"
+    assert again.recap()["changed"] == 0, "re-applying the same ConfigMap must change nothing"
     run_playbook(*args, "-e", "test_state=absent", kubeconfig=sim_kubeconfig, check=True)
     with pytest.raises(ApiException) as err:
         core.read_namespaced_config_map(name, restricted_namespace)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from helpers import REPO, recap, run_playbook
+from helpers import REPO, run_playbook
 
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
 PLAYBOOK = "playbooks/simcluster.yml"
@@ -48,7 +48,7 @@ def test_second_sim_up_changes_nothing(sim_kubeconfig):
     # The running cluster was started by `make sim-up` with the dev topology; starting it again
     # with the same topology must be a no-op.
     proc = run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
-    assert recap(proc.stdout)["changed"] == 0, proc.stdout[-3000:]
+    assert proc.recap()["changed"] == 0, proc.stdout[-3000:]
 
 
 def expected_shapes(environment):
@@ -75,7 +75,7 @@ def test_reshaping_for_another_environment_changes_node_capacity(api_client):
         run_playbook(PLAYBOOK, "-i", "inventories/prod", check=True)
         assert node_shapes(api_client) == expected_shapes("prod")
         again = run_playbook(PLAYBOOK, "-i", "inventories/prod", check=True)
-        assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+        assert again.recap()["changed"] == 0, again.stdout[-3000:]
     finally:
         run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
     assert node_shapes(api_client) == expected_shapes("dev")
@@ -84,4 +84,4 @@ def test_reshaping_for_another_environment_changes_node_capacity(api_client):
 def test_sim_down_of_a_cluster_that_does_not_exist_is_harmless():
     proc = run_playbook(PLAYBOOK, *LOCAL, "-e", "simcluster_name=never-created",
                         "-e", "simcluster_state=absent", check=True)
-    assert recap(proc.stdout)["changed"] == 0
+    assert proc.recap()["changed"] == 0

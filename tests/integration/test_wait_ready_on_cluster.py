@@ -11,7 +11,7 @@ import uuid
 
 from kubernetes import client
 
-from helpers import recap, run_playbook
+from helpers import run_playbook
 
 PLAYBOOK = "tests/integration/playbooks/wait_ready.yml"
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -90,7 +90,7 @@ def test_statefulset_rollout_and_rolling_update(api_client, sim_kubeconfig, rest
     assert sts.status.updated_replicas == 3 and sts.status.ready_replicas == 3
     pods = core.list_namespaced_pod(ns, label_selector="app=store").items
     assert {p.metadata.labels["controller-revision-hash"] for p in pods} == {summary["update_revision"]}
-    assert recap(proc.stdout)["failed"] == 0
+    assert proc.recap()["failed"] == 0
 
 
 def _unschedulable(api_client, sim_kubeconfig, ns, tmp_path, **pod):
@@ -101,7 +101,7 @@ def _unschedulable(api_client, sim_kubeconfig, ns, tmp_path, **pod):
     result, proc = wait_ready(tmp_path, sim_kubeconfig, options, [statefulset("big", 2, **pod)])
 
     assert result["failed"] and result["ready"] is False
-    assert recap(proc.stdout)["ignored"] == 1
+    assert proc.recap()["ignored"] == 1
     assert result["elapsed"] >= 10
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=big-0,reason=FailedScheduling").items
     assert events, "no FailedScheduling event for big-0"
