@@ -63,6 +63,7 @@ lint: setup ## ansible-lint (production profile) and ansible-test sanity for the
 	bash tools/sanity.sh
 
 bench: setup ## Benchmarks (ratios and rates, never assertions on time)
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench_deploy.py
 	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_pipelines.py
 	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench_redeploy.py

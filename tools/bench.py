@@ -22,7 +22,6 @@ time into ansible-playbook start/stop, the module's own work and spark-submit. P
 nothing. Numbers are wall-clock seconds on whatever else the machine is doing.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -37,6 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+import benchlib  # noqa: E402  the benchmarks' command line and cluster guard
 import playbook  # noqa: E402  tests/playbook.py: how tests and tools run Ansible
 SETUP = "tests/integration/playbooks/spark_setup.yml"
 SUBMIT = "tests/integration/playbooks/spark_submit.yml"
@@ -240,18 +240,8 @@ def report(samples, tasks, jvm, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    kubeconfig = os.environ.get("BIGDATA_TEST_KUBECONFIG")
-    if not kubeconfig or not os.path.isfile(kubeconfig):
-        raise SystemExit("BIGDATA_TEST_KUBECONFIG=%r is not a kubeconfig: start the simulated cluster (make sim-up)"
-                         % kubeconfig)
-    from conftest import _simulated_cluster_problem  # the tests' guard: never bench another cluster
+    args, kubeconfig = benchlib.simulated_cluster(__doc__, rounds=5)
     bench = Bench(kubeconfig, args.rounds)
-    problem = _simulated_cluster_problem(bench.api)
-    if problem:
-        raise SystemExit("Refusing to benchmark against %s: %s." % (kubeconfig, problem))
     try:
         bench.prepare()
         samples, tasks, jvm = bench.measure()

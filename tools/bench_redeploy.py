@@ -10,7 +10,6 @@ new one submitted with the real spark-submit). The namespace is deleted at the e
 table; asserts nothing about time.
 """
 
-import argparse
 import os
 import re
 import statistics
@@ -21,6 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+import benchlib  # noqa: E402  the benchmarks' command line and cluster guard
 import playbook  # noqa: E402  tests/playbook.py: how tests and tools run Ansible
 
 # In the message of the pipelines role's "Say where the pipelines run" task.
@@ -38,12 +38,7 @@ def run_dev(kubeconfig, namespace, *args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    kubeconfig = os.environ.get("BIGDATA_TEST_KUBECONFIG")
-    if not kubeconfig or not os.path.exists(kubeconfig):
-        raise SystemExit("BIGDATA_TEST_KUBECONFIG must name the simulated cluster's kubeconfig (make sim-up)")
+    args, kubeconfig = benchlib.simulated_cluster(__doc__, rounds=3)
     namespace = "bench-redeploy-" + uuid.uuid4().hex[:6]
     try:
         deploy = run_dev(kubeconfig, namespace, "site.yml").seconds

@@ -138,4 +138,3 @@ def run(main, params, check_mode=False, diff=False, name="module"):
         for module in created:
             module.cleanup()
     raise RuntimeError("%s returned without exit_json or fail_json" % name)
-
