@@ -224,9 +224,17 @@ def test_spark_driver_serves_its_and_its_executors_metrics_to_prometheus(dev_hdf
                 exc, state.get("missing"), state.get("driver")))
         # spark.metrics.namespace is the application's name, so the names do not change per run.
         assert any(n.startswith("metrics_metrics_probe_driver_") for n in state["driver"]), state["driver"]
-        rate = prometheus.query('last_over_time({__name__=~"metrics_.+_driver_spark_streaming_'
-                                'events_per_window_inputRate_total_Value"}[1m])')
-        assert rate and all(value > 0 for _labels, value in rate), rate
+        # The gauge is the rate of the last micro-batch: 0 in a scrape taken before the first batch
+        # with rows, or between two. Some scrape of the last minute must show rows coming in.
+        def input_rate():
+            state["rate"] = prometheus.query('max_over_time({__name__=~"metrics_.+_driver_spark_streaming_'
+                                             'events_per_window_inputRate_total_Value"}[1m])')
+            return bool(state["rate"]) and all(value > 0 for _labels, value in state["rate"])
+        try:
+            wait_until(input_rate, "an input rate above 0 in Prometheus", 60,
+                       daemons=[driver, prometheus.daemon], interval=2)
+        except AssertionError as exc:
+            raise AssertionError("%s\nlast answer: %s" % (exc, state.get("rate")))
         sys.stderr.write("driver and executors metrics in Prometheus %.1f s after spark-submit\n"
                          % (time.monotonic() - started))
         write_scraped("spark", state["driver"] + state["executors"],
