@@ -24,8 +24,6 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
 from ansible_collections.bigdata.stack.plugins.plugin_utils import inprocess, manifests
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import run_module
 from ansible_collections.kubernetes.core.plugins.modules.k8s import argspec as k8s_argspec
 
@@ -48,13 +46,8 @@ ARGUMENT_SPEC = {
 ARGUMENT_SPEC.update({name: {"type": "raw"} for name in AUTH_OPTIONS})
 
 
-def k8s_main(module_class):
-    """kubernetes.core.k8s's main(), on the module class it is given (kubernetes.core 6.x)."""
-    module = AnsibleK8SModule(module_class=module_class, argument_spec=k8s_argspec(), supports_check_mode=True)
-    try:
-        run_module(module)
-    except CoreException as e:
-        module.fail_from_exception(e)
+# kubernetes.core.k8s's main(), on the module class it is given.
+k8s_main = inprocess.kubernetes_core_main(k8s_argspec, run_module)
 
 
 class ActionModule(ActionBase):

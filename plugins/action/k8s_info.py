@@ -5,23 +5,14 @@
 
 from __future__ import annotations
 
+from ansible_collections.bigdata.stack.plugins.plugin_utils.inprocess import kubernetes_core_main
 from ansible_collections.bigdata.stack.plugins.plugin_utils.module_action import ModuleAction
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
 from ansible_collections.kubernetes.core.plugins.modules.k8s_info import argspec, execute_module
 
 
-def k8s_info_main(module_class):
-    """kubernetes.core.k8s_info's main() (kubernetes.core 6.x), on the module class it is given."""
-    module = AnsibleK8SModule(module_class=module_class, argument_spec=argspec(), supports_check_mode=True)
-    try:
-        execute_module(module, K8sService(get_api_client(module), module))
-    except CoreException as e:
-        module.fail_from_exception(e)
-
-
 class ActionModule(ModuleAction):
     module_name = "bigdata.stack.k8s_info"
-    module_main = staticmethod(k8s_info_main)
+    module_main = staticmethod(kubernetes_core_main(
+        argspec, lambda module: execute_module(module, K8sService(get_api_client(module), module))))

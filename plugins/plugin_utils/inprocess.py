@@ -121,6 +121,21 @@ class InProcessModule:
         self._end(dict(kwargs, failed=True, msg=msg))
 
 
+def kubernetes_core_main(argument_spec, execute):
+    """``main(module_class)`` of a kubernetes.core module (6.x): its AnsibleK8SModule on the class
+    given, ``execute(module)`` run, CoreException turned into fail_json as the module's own main does."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+
+    def main(module_class):
+        module = AnsibleK8SModule(module_class=module_class, argument_spec=argument_spec(), supports_check_mode=True)
+        try:
+            execute(module)
+        except CoreException as e:
+            module.fail_from_exception(e)
+    return main
+
+
 def run(main, params, check_mode=False, diff=False, name="module"):
     """The result of ``main(module_class=...)`` run on ``params``, as the module would return it.
 
