@@ -74,7 +74,13 @@ class ActionModule(ActionBase):
         # they live in.
         first = [o for o in plain_objects if secret_objects and o.get("kind") in manifests.CLUSTER_SCOPED_KINDS]
         objects = first + secret_objects + [o for o in plain_objects if o not in first]
-        outcomes = self._apply(objects, namespace, args["field_manager"], auth, hidden) if objects else []
+        # A server-side dry run of an object in a namespace that does not exist yet fails (the
+        # namespace is not created by a dry run): such objects would be created, and say so.
+        absent = self._absent_namespaces(objects, auth) if self._task.check_mode else set()
+        unsent = [o for o in objects if manifests.namespace_of(o) in absent]
+        sent = [o for o in objects if o not in unsent]
+        outcomes = self._apply(sent, namespace, args["field_manager"], auth, hidden) if sent else []
+        outcomes += [(o, True, manifests.object_diff(o, {"before": {}, "after": o})) for o in unsent]
 
         result["changed"] = any(changed for _obj, changed, _diff in outcomes)
         result["objects"] = [
@@ -119,6 +125,19 @@ class ActionModule(ActionBase):
             changed = changed or not same
             written.append(path)
         return {"changed": changed, "rendered": written}
+
+    def _absent_namespaces(self, objects, auth):
+        """The namespaces of ``objects`` that the cluster does not have (one read each)."""
+        absent = set()
+        for name in sorted({manifests.namespace_of(o) for o in objects} - {None}):
+            response = inprocess.run(
+                inprocess.k8s_info_main, dict(auth, api_version="v1", kind="Namespace", name=name), name="kubernetes.core.k8s_info"
+            )
+            if response.get("failed"):
+                raise AnsibleActionFail("reading namespace %s for the dry run: %s" % (name, response.get("msg")))
+            if not response.get("resources"):
+                absent.add(name)
+        return absent
 
     def _apply(self, objects, namespace, field_manager, auth, hidden):
         """Server-side apply of ``objects`` in one kubernetes.core.k8s call: ``[(obj, changed, diff)]``."""

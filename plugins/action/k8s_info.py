@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-from ansible_collections.bigdata.stack.plugins.plugin_utils.inprocess import kubernetes_core_main
+from ansible_collections.bigdata.stack.plugins.plugin_utils.inprocess import k8s_info_main
 from ansible_collections.bigdata.stack.plugins.plugin_utils.module_action import ModuleAction
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
-from ansible_collections.kubernetes.core.plugins.modules.k8s_info import argspec, execute_module
+# Imported here so that the controller imports kubernetes.core (and the kubernetes client) once,
+# when the strategy loads this plugin, not in every task.
+from ansible_collections.kubernetes.core.plugins.modules import k8s_info  # noqa: F401  pylint: disable=unused-import
 
 
 class ActionModule(ModuleAction):
     module_name = "bigdata.stack.k8s_info"
-    module_main = staticmethod(kubernetes_core_main(
-        argspec, lambda module: execute_module(module, K8sService(get_api_client(module), module))))
+    module_main = staticmethod(k8s_info_main)

@@ -35,7 +35,9 @@ description:
     cluster. C(playbooks/render.yml) sets it for every role through C(module_defaults).
 attributes:
   check_mode:
-    description: The API server dry-runs every apply; nothing is written.
+    description: >-
+      The API server dry-runs every apply; nothing is written. Objects in a namespace that does not
+      exist yet cannot be dry-run and are reported as created.
     support: full
   diff_mode:
     description: The field-level difference of every object that changes, Secret values masked.

@@ -136,6 +136,16 @@ def kubernetes_core_main(argument_spec, execute):
     return main
 
 
+def k8s_info_main(module_class):
+    """kubernetes.core.k8s_info's main(), on the module class it is given."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
+    from ansible_collections.kubernetes.core.plugins.modules.k8s_info import argspec, execute_module
+
+    kubernetes_core_main(argspec, lambda module: execute_module(module, K8sService(get_api_client(module), module)))(
+        module_class)
+
+
 def run(main, params, check_mode=False, diff=False, name="module"):
     """The result of ``main(module_class=...)`` run on ``params``, as the module would return it.
 

@@ -96,6 +96,13 @@ def ref(obj):
     return "/".join(parts)
 
 
+def namespace_of(obj):
+    """The namespace of a namespaced manifest, None for a cluster-scoped one."""
+    if obj.get("kind") in CLUSTER_SCOPED_KINDS:
+        return None
+    return (obj.get("metadata") or {}).get("namespace") or None
+
+
 def _prune(value):
     """Drop empty dicts left once server bookkeeping is removed."""
     if isinstance(value, dict):

@@ -67,6 +67,25 @@ def test_check_diff_shows_the_field_that_would_change_and_changes_nothing(api_cl
     assert apps.read_namespaced_stateful_set("hdfs-datanode", hdfs_stack).spec.replicas == 1
 
 
+def test_check_on_a_cluster_without_the_namespace_shows_what_would_be_created(api_client, sim_kubeconfig):
+    """A first `--check --diff`, before any deploy: the namespace does not exist, so the server
+    cannot dry-run the objects inside it; the run shows them as created and writes nothing."""
+    namespace = "checkfresh-" + uuid.uuid4().hex[:6]
+    proc = run_playbook("playbooks/site.yml", "-i", "inventories/dev", "-e", "bigdata_namespace=" + namespace,
+                        "-e", "bigdata_components=hdfs", "--check", "--diff", kubeconfig=sim_kubeconfig)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    shown = diff_headers(proc.stdout)
+    assert "Namespace/" + namespace in shown, shown
+    assert {"StatefulSet/%s/hdfs-namenode" % namespace, "StatefulSet/%s/hdfs-datanode" % namespace,
+            "NetworkPolicy/%s/platform-default-deny" % namespace} <= set(shown), shown
+    created = diff_block(proc.stdout, "StatefulSet/%s/hdfs-datanode" % namespace)
+    assert re.search(r"^\+\s+replicas: 1$", created, flags=re.MULTILINE), created
+    # platform and hdfs each report their apply as changed; nothing reached the cluster.
+    assert proc.recap()["changed"] == 2, proc.stdout[-3000:]
+    names = [ns.metadata.name for ns in client.CoreV1Api(api_client).list_namespace().items]
+    assert namespace not in names
+
+
 def test_secret_values_never_show_in_diff_or_output(api_client, sim_kubeconfig, restricted_namespace):
     first, second = "first-" + uuid.uuid4().hex, "second-" + uuid.uuid4().hex
 

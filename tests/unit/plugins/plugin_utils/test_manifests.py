@@ -74,3 +74,10 @@ def test_secret_values_include_decoded_data_and_censor_hides_them():
     assert values == {base64.b64encode(password.encode()).decode(), password, "token-123"}
     message = m.censor("failed: %s and token-123, visible" % password, values)
     assert password not in message and "token-123" not in message and "visible" in message
+
+
+def test_namespace_of_is_none_for_cluster_scoped_objects():
+    assert m.namespace_of({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns"}}) == "ns"
+    assert m.namespace_of({"kind": "Namespace", "metadata": {"name": "ns"}}) is None
+    assert m.namespace_of({"kind": "ClusterRole", "metadata": {"name": "r", "namespace": "ns"}}) is None
+    assert m.namespace_of({"kind": "ConfigMap", "metadata": {"name": "a"}}) is None
