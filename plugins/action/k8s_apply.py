@@ -87,7 +87,7 @@ class ActionModule(ActionBase):
             {"ref": manifests.ref(obj), "changed": changed} for obj, changed, _diff in outcomes
         ]
         diffs = [d for _obj, changed, d in outcomes if changed and d]
-        if diffs:
+        if diffs and self._task.diff:
             result["diff"] = diffs
         return result
 
@@ -153,7 +153,7 @@ class ActionModule(ActionBase):
         # censored below before it reaches the output.
         try:
             response = inprocess.run(
-                k8s_main, module_args, check_mode=self._task.check_mode, diff=self._task.diff, name="kubernetes.core.k8s"
+                k8s_main, module_args, check_mode=self._task.check_mode, diff=True, name="kubernetes.core.k8s"
             )
         except Exception as e:  # pylint: disable=broad-except
             response = {"failed": True, "msg": "%s: %s" % (type(e).__name__, e)}
@@ -162,7 +162,11 @@ class ActionModule(ActionBase):
             refs = ", ".join(manifests.ref(o) for o in objects)
             raise AnsibleActionFail(manifests.censor("applying %s: %s" % (refs, message), hidden))
         per_object = response.get("result", {}).get("results") if len(objects) > 1 else [response]
-        return [
-            (obj, bool(outcome.get("changed")), manifests.object_diff(obj, outcome.get("diff")))
-            for obj, outcome in zip(objects, per_object or [])
-        ]
+        # kubernetes.core calls an object changed when anything differs between its read and the
+        # apply's answer, status included: a controller or kubelet updating the status meanwhile
+        # made a no-op run report changed. Changed here means what was applied differs.
+        outcomes = []
+        for obj, outcome in zip(objects, per_object or []):
+            diff = manifests.object_diff(obj, outcome.get("diff")) if outcome.get("changed") else None
+            outcomes.append((obj, diff is not None, diff))
+        return outcomes

@@ -81,3 +81,12 @@ def test_namespace_of_is_none_for_cluster_scoped_objects():
     assert m.namespace_of({"kind": "Namespace", "metadata": {"name": "ns"}}) is None
     assert m.namespace_of({"kind": "ClusterRole", "metadata": {"name": "r", "namespace": "ns"}}) is None
     assert m.namespace_of({"kind": "ConfigMap", "metadata": {"name": "a"}}) is None
+
+
+def test_object_diff_ignores_a_status_that_changed_meanwhile():
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
+    heartbeat = {"before": {"metadata": {"resourceVersion": "1"}, "status": {"conditions": [{"type": "Ready", "lastHeartbeatTime": "a"}]}},
+                 "after": {"metadata": {"resourceVersion": "2"}, "status": {"conditions": [{"type": "Ready", "lastHeartbeatTime": "b"}]}}}
+    assert m.object_diff(node, heartbeat) is None
+    labelled = {"before": {"metadata": {"labels": {"a": "1"}}}, "after": {"metadata": {"labels": {"a": "2"}}}}
+    assert m.object_diff(node, labelled) is not None
