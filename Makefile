@@ -67,6 +67,7 @@ bench: setup ## Benchmarks (ratios and rates, never assertions on time)
 	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_pipelines.py
 	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(BIN)/python tools/bench_redeploy.py
+	$(BIN)/python tools/bench_topology.py
 
 clean: ## Remove the virtualenv and test outputs (not the binary cache)
 	rm -rf $(VENV) tests/output .pytest_cache

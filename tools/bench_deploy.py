@@ -13,6 +13,9 @@ tools/bench.py); each way gets a fresh namespace every round. ROUNDS rounds of:
                    `kubectl rollout status` of every StatefulSet and Deployment and
                    `kubectl wait --for=condition=complete` of every Job
 * render.yml     - `playbooks/render.yml` for dev, no cluster
+* teardown.yml   - `ansible-playbook teardown.yml` of the site.yml namespace (data kept), against
+                   `kubectl delete` of the same kinds by the same labels in the kubectl namespace
+                   (foreground, one final wait: kubectl deletes everything, then waits)
 
 API requests: the API server's own counter `apiserver_request_total` (by verb and resource), read
 before and after the deploy and the no-op run of the first round. Other clients (controllers,
@@ -111,6 +114,20 @@ def kubectl_floor(kubeconfig, namespace, rendered):
     return time.monotonic() - start
 
 
+# roles/common/defaults/main.yml bigdata_teardown_kinds, and the selectors of roles/common/tasks/teardown.yml.
+TEARDOWN_KINDS = ("job,statefulset,deployment,pod,poddisruptionbudget,ingress,networkpolicy,service,configmap,"
+                  "secret,rolebinding,role,serviceaccount")
+TEARDOWN_SELECTOR = "app.kubernetes.io/part-of=bigdata-stack,app.kubernetes.io/instance=bigdata,bigdata.stack/lifecycle!=data"
+
+
+def kubectl_delete(kubeconfig, namespace):
+    """Seconds of `kubectl delete` of what teardown.yml removes (data kept), one final wait."""
+    start = time.monotonic()
+    kubectl(kubeconfig, "delete", TEARDOWN_KINDS, "-n", namespace, "-l", TEARDOWN_SELECTOR, "--cascade=foreground",
+            "--wait=true", "--timeout=300s")
+    return time.monotonic() - start
+
+
 def delete_namespaces(kubeconfig, namespaces):
     """Delete the namespaces and wait until they are gone (not timed)."""
     if namespaces:
@@ -178,9 +195,11 @@ def main():
             if requests is None:
                 _none, idle, _s = counted(kubeconfig, lambda: time.sleep(again_seconds))
                 requests = (deploy_requests, again_requests, idle)
-            rows.append((deploy.seconds, floor, again.seconds, again.recap()["changed"], render_seconds))
-            print("round %d: site.yml %.1f s, kubectl %.1f s, again %.1f s (changed=%d), render %.1f s"
-                  % ((round_no,) + rows[-1]), file=sys.stderr, flush=True)
+            teardown = ansible(kubeconfig, ns_ansible, "teardown.yml")
+            rows.append((deploy.seconds, floor, again.seconds, again.recap()["changed"], render_seconds,
+                         teardown.seconds, kubectl_delete(kubeconfig, ns_kubectl)))
+            print("round %d: site.yml %.1f s, kubectl %.1f s, again %.1f s (changed=%d), render %.1f s, "
+                  "teardown %.1f s, kubectl delete %.1f s" % ((round_no,) + rows[-1]), file=sys.stderr, flush=True)
             # Two dev stacks fill the simulated dev cluster: the next round starts on an empty one.
             delete_namespaces(kubeconfig, namespaces)
     finally:
@@ -199,6 +218,9 @@ def main():
     line("`site.yml` again, nothing to change", [r[2] for r in rows])
     print("| changed on the second run | %s | |" % " | ".join(str(r[3]) for r in rows))
     line("`playbooks/render.yml` (dev, no cluster)", [r[4] for r in rows])
+    line("`teardown.yml` (data kept)", [r[5] for r in rows])
+    line("`kubectl delete` of the same kinds by label, one final wait", [r[6] for r in rows])
+    line("ratio", [r[5] / r[6] for r in rows], "%.1f×")
     print()
     deploy_requests, again_requests, idle = requests
     print(requests_table([("deploy", deploy_requests), ("no-op re-run", again_requests),
