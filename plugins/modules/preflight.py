@@ -186,7 +186,8 @@ def argument_spec():
         namespace=dict(type="str", required=True),
         needs=dict(type="list", elements="dict", default=[], options=dict(
             component=dict(type="str", required=True),
-            secrets=dict(type="list", elements="dict", default=[], options=dict(
+            # Names of Secrets, never their content.
+            secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
                 name=dict(type="str", required=True),
                 variable=dict(type="str", required=True),
                 create=dict(type="str", default=""),

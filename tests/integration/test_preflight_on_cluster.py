@@ -17,7 +17,6 @@ import json
 import threading
 import uuid
 
-import playbook
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -194,18 +193,17 @@ def test_a_namespace_still_terminating_fails_before_any_write(terminating_namesp
 
 
 def test_a_namespace_that_goes_while_the_preflight_waits_passes(terminating_namespace, api_client, sim_kubeconfig):
-    """The wait alone (the module as an ad-hoc task, which starts in seconds), released while it waits."""
+    """The wait alone (tests/integration/playbooks/preflight.yml, which starts in seconds), released while it waits."""
     name, release = terminating_namespace
     # Long enough for ansible to start and the module to find the namespace Terminating.
     timer = threading.Timer(15, release)
     timer.start()
     try:
-        run = playbook.run("localhost", "-i", "inventories/dev", "-m", PREFLIGHT,
-                           "-a", json.dumps({"namespace": name, "namespace_timeout": 300}),
-                           env={"K8S_AUTH_KUBECONFIG": sim_kubeconfig}, program="ansible")
+        run = run_playbook("tests/integration/playbooks/preflight.yml", "-e", json.dumps(
+            {"test_namespace": name, "test_namespace_timeout": 300}), kubeconfig=sim_kubeconfig)
     finally:
         timer.cancel()
     assert run.returncode == 0, run.report()
-    result = [r["result"] for r in run.task_results() if r["status"] == "ok"][-1]
+    result = [r["result"] for r in run.task_results() if r["action"] == PREFLIGHT][0]
     assert result["namespace_exists"] is False and result["namespace_waited"] > 0, result
     assert namespace_absent(client.CoreV1Api(api_client), name)
