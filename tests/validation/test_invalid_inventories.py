@@ -169,8 +169,8 @@ def test_invalid_inventory_fails_in_validation(case, inventory, expected, phase,
     changed = [r["task"] for r in before if r["changed"]]
     assert not changed, "tasks changed something before validation failed: %s" % changed
     assert first["action"] in (PREFLIGHT_ACTIONS if phase == "preflight" else VALIDATION_ACTIONS), (
-        "the run failed in %r (%s), not in " + phase + ":\n%s" % (first["task"], first["action"],
-                                                               "\n".join(_messages(first["result"]))[:3000]))
+        "the run failed in %r (%s), not in %s:\n%s" % (first["task"], first["action"], phase,
+                                                     "\n".join(_messages(first["result"]))[:3000]))
     message = "\n".join(_messages(first["result"]))
     missing = [name for name in expected if name not in message]
     assert not missing, "the failure message does not name %s:\n%s" % (missing, message[:3000])
