@@ -5,11 +5,18 @@ Order: BIGDATA_KUBECONFIG (and BIGDATA_KUBE_CONTEXT) if set; else the current co
 $KUBECONFIG / ~/.kube/config when its API server answers; else kind when a Docker engine and the
 kind binary exist; else the simulated cluster (real control plane, kwok nodes, no containers).
 
+A kind cluster it creates gets what the inventory needs from the cluster's nodes: every NodePort
+the stack asks for (the kafka role's kafka_preflight.node_ports, the declaration the preflight of
+site.yml checks) is mapped to the same port on the host (kind's extraPortMappings), so
+bigdata_external_host:30092 answers. kind cannot add a mapping to a running cluster: when the
+inventory now needs other ports than the kind cluster was created with, it says how to recreate it.
+
 Prints shell assignments for `eval`: BIGDATA_KUBECONFIG and BIGDATA_EXTRA_ARGS. Everything meant
 for people goes to stderr.
 """
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -56,14 +63,92 @@ def docker_engine_runs():
     return subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=20).returncode == 0
 
 
-def kind_cluster(existing_only):
+# The roles whose declarations of what they need from the cluster (vars/main.yml, <role>_preflight)
+# name NodePorts, with the roles whose defaults those declarations read.
+NODE_PORT_ROLES = ("kafka",)
+DEFAULT_ROLES = ("common", "kafka")
+
+
+def _trusted(value):
+    """Values read from the repository's own YAML, marked as templates Ansible may render (ansible-core 2.19+)."""
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:  # before 2.19 every string is a template
+        return value
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
+
+
+def inventory_node_ports(env, repo=REPO):
+    """(NodePorts the stack of inventories/<env> asks for, bigdata_external_host), by Ansible's own templating.
+
+    Precedence as in a play: role defaults, then the inventory's variables, then role vars.
+    """
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[os.path.join(repo, "inventories", env)])
+    variables = {}
+    for role in DEFAULT_ROLES:
+        variables.update(loader.load_from_file(os.path.join(repo, "roles", role, "defaults", "main.yml")) or {})
+    variables.update(VariableManager(loader=loader, inventory=inventory).get_vars(host=inventory.get_host("localhost")))
+    for role in NODE_PORT_ROLES:
+        variables.update(loader.load_from_file(os.path.join(repo, "roles", role, "vars", "main.yml")) or {})
+    variables = _trusted(variables)
+    templar = Templar(loader=loader, variables=variables)
+    ports = []
+    for role in NODE_PORT_ROLES:
+        ports += [int(p["port"]) for p in templar.template(variables[role + "_preflight"]).get("node_ports") or []]
+    return sorted(set(ports)), str(templar.template(variables.get("bigdata_external_host", "localhost")))
+
+
+def kind_config(node_ports, external_host="localhost"):
+    """The kind cluster configuration (kind.x-k8s.io/v1alpha4) that maps every NodePort to the host.
+
+    Only on the loopback interface when the stack advertises localhost, so a laptop's Kafka is not
+    offered to its network.
+    """
+    local = external_host in ("localhost", "127.0.0.1", "::1")
+    mappings = [dict({"containerPort": port, "hostPort": port, "protocol": "TCP"},
+                     **({"listenAddress": "127.0.0.1"} if local else {})) for port in node_ports]
+    node = {"role": "control-plane"}
+    if mappings:
+        node["extraPortMappings"] = mappings
+    return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [node]}
+
+
+def kind_cluster(existing_only, env="dev"):
     kubeconfig = os.path.join(CACHE, "kind", KIND_NAME + ".kubeconfig")
+    config_path = os.path.join(CACHE, "kind", KIND_NAME + ".kind.json")
+    config = kind_config(*inventory_node_ports(env))
+    os.makedirs(os.path.dirname(kubeconfig), exist_ok=True)
     clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, check=False)
     if KIND_NAME not in clusters.stdout.split():
         if existing_only:
             return None
-        subprocess.run(["kind", "create", "cluster", "--name", KIND_NAME, "--kubeconfig", kubeconfig],
-                       check=True, stdout=sys.stderr)
+        # JSON is YAML: kind reads it as its configuration file.
+        with open(config_path, "w") as out:
+            json.dump(config, out, indent=2)
+        subprocess.run(["kind", "create", "cluster", "--name", KIND_NAME, "--kubeconfig", kubeconfig,
+                        "--config", config_path], check=True, stdout=sys.stderr)
+    elif not existing_only:
+        created_with = None
+        if os.path.isfile(config_path):
+            with open(config_path) as f:
+                created_with = json.load(f)
+        if created_with != config:
+            banner("The kind cluster '%s' was not created with the NodePort mappings inventories/%s needs" % (KIND_NAME, env),
+                   "(%s). kind cannot add them to a running cluster: kind delete cluster --name %s, then make up."
+                   % (", ".join(str(m["hostPort"]) for m in config["nodes"][0].get("extraPortMappings", [])) or "none",
+                      KIND_NAME))
     os.makedirs(os.path.dirname(kubeconfig), exist_ok=True)
     with open(kubeconfig, "w") as out:
         subprocess.run(["kind", "get", "kubeconfig", "--name", KIND_NAME], check=True, stdout=out)
@@ -90,7 +175,7 @@ def choose(env, existing_only):
         return kubeconfig, []
 
     if docker_engine_runs() and shutil.which("kind"):
-        kubeconfig = kind_cluster(existing_only)
+        kubeconfig = kind_cluster(existing_only, env)
         if kubeconfig:
             banner("Cluster: kind cluster '%s' (Docker). Containers really run." % KIND_NAME)
             return kubeconfig, []

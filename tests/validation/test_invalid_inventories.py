@@ -2,6 +2,11 @@
 
 Each file in cases/ is a bad vars file for one inventory; its header says which inventory
 (``# inventory: prod``) and which names the failure message must contain (``# expect: a, b``).
+A case with ``# phase: preflight`` is wrong only for the cluster it meets (a Secret, StorageClass
+or NodePort the cluster does not have): it must fail in site.yml's preflight task
+(bigdata.stack.preflight, its one read of the cluster), still before any write, so it needs
+BIGDATA_TEST_KUBECONFIG and is skipped without it. Every file is one distinct bad input rejected
+before any write; ``ls tests/validation/cases | wc -l`` counts them.
 The test runs ``ansible-playbook site.yml -i inventories/<inventory> -e @<case>`` and reads the
 run back (every task's result, tests/playbook.py): it must fail, the failing task must be a
 validation task (argument spec, assert or fail), no Kubernetes or bigdata.stack module may have run
@@ -33,6 +38,8 @@ VALIDATION_ACTIONS = {
     "validate_argument_spec", "ansible.builtin.validate_argument_spec",
     "ansible.legacy.validate_argument_spec",
 }
+# The preflight reads the cluster once, after validation and before the first write.
+PREFLIGHT_ACTIONS = {"bigdata.stack.preflight"}
 CLUSTER_ACTION_PREFIXES = ("kubernetes.core.", "k8s", "bigdata.stack.")
 UNREACHABLE_KUBECONFIG = """\
 apiVersion: v1
@@ -63,7 +70,12 @@ def load_cases():
         if not inventory or not expect:
             raise ValueError("%s needs '# inventory:' and '# expect:' header lines" % path)
         names = [n.strip() for n in expect.group(1).split(",") if n.strip()]
-        cases.append(pytest.param(path, inventory.group(1), names, id="%s/%s" % (inventory.group(1), path.stem)))
+        phase = re.search(r"^# phase: *(\S+)", header, re.M)
+        phase = phase.group(1) if phase else "validate"
+        if phase not in ("validate", "preflight"):
+            raise ValueError("%s: '# phase:' is validate or preflight, not %s" % (path, phase))
+        cases.append(pytest.param(path, inventory.group(1), names, phase,
+                                  id="%s/%s" % (inventory.group(1), path.stem)))
     return cases
 
 
@@ -110,7 +122,8 @@ def results(request, kubeconfig):
     # Only this module's cases: other test modules parametrize a "case" of their own.
     selected = [item.callspec.params["case"] for item in request.session.items
                 if hasattr(item, "callspec") and "case" in item.callspec.params
-                and pathlib.Path(str(item.path)) == pathlib.Path(__file__)]
+                and pathlib.Path(str(item.path)) == pathlib.Path(__file__)
+                and (item.callspec.params.get("phase") != "preflight" or os.environ.get("BIGDATA_TEST_KUBECONFIG"))]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {c: pool.submit(run_case, c, _inventory_of(c), kubeconfig) for c in selected}
     return {c: f.result() for c, f in futures.items()}
@@ -136,8 +149,10 @@ def test_cases_exist():
     assert len(CASES) >= 15, "expected at least 15 invalid inventories in %s" % CASES_DIR
 
 
-@pytest.mark.parametrize(("case", "inventory", "expected"), CASES)
-def test_invalid_inventory_fails_in_validation(case, inventory, expected, results, kubeconfig):
+@pytest.mark.parametrize(("case", "inventory", "expected", "phase"), CASES)
+def test_invalid_inventory_fails_in_validation(case, inventory, expected, phase, results, kubeconfig):
+    if phase == "preflight" and not os.environ.get("BIGDATA_TEST_KUBECONFIG"):
+        pytest.skip("a preflight case needs a cluster to be wrong for: set BIGDATA_TEST_KUBECONFIG")
     run, namespace = results[case]
     report = run.report(4000, 3000)
     assert run.returncode != 0, "the playbook succeeded with %s:\n%s" % (case.name, report)
@@ -153,9 +168,9 @@ def test_invalid_inventory_fails_in_validation(case, inventory, expected, result
     assert not touched, "tasks talked to the cluster before validation failed: %s" % touched
     changed = [r["task"] for r in before if r["changed"]]
     assert not changed, "tasks changed something before validation failed: %s" % changed
-    assert first["action"] in VALIDATION_ACTIONS, (
-        "the run failed in %r (%s), not in validation:\n%s" % (first["task"], first["action"],
-                                                               "\n".join(_messages(first["result"]))[:3000]))
+    assert first["action"] in (PREFLIGHT_ACTIONS if phase == "preflight" else VALIDATION_ACTIONS), (
+        "the run failed in %r (%s), not in %s:\n%s" % (first["task"], first["action"], phase,
+                                                     "\n".join(_messages(first["result"]))[:3000]))
     message = "\n".join(_messages(first["result"]))
     missing = [name for name in expected if name not in message]
     assert not missing, "the failure message does not name %s:\n%s" % (missing, message[:3000])

@@ -1,0 +1,92 @@
+"""tools/select_cluster.py: the kind cluster `make up` creates maps the inventory's NodePorts to the host."""
+
+import json
+import os
+import pathlib
+import stat
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+
+import select_cluster  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def inventory(tmp_path, env, kafka_vars, main_vars=None):
+    """A repository whose roles are this one's and whose inventories/<env> has the given variables."""
+    (tmp_path / "roles").symlink_to(REPO / "roles")
+    group_vars = tmp_path / "inventories" / env / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    (tmp_path / "inventories" / env / "hosts.yml").write_text(
+        (REPO / "inventories" / "dev" / "hosts.yml").read_text())
+    (group_vars / "main.yml").write_text(yaml.safe_dump(dict({"bigdata_environment": env}, **(main_vars or {}))))
+    (group_vars / "kafka.yml").write_text(yaml.safe_dump(kafka_vars))
+    return tmp_path
+
+
+def test_the_dev_inventory_maps_its_kafka_nodeport_to_localhost():
+    dev = yaml.safe_load((REPO / "inventories/dev/group_vars/all/kafka.yml").read_text())
+    ports, host = select_cluster.inventory_node_ports("dev")
+    assert dev["kafka_external_enabled"] is True
+    assert ports == [dev["kafka_external_base_nodeport"]]
+    config = select_cluster.kind_config(ports, host)
+    assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4" and config["kind"] == "Cluster"
+    assert config["nodes"] == [{"role": "control-plane", "extraPortMappings": [
+        {"containerPort": ports[0], "hostPort": ports[0], "protocol": "TCP", "listenAddress": "127.0.0.1"}]}]
+
+
+def test_one_mapping_per_broker_from_the_inventorys_base_port(tmp_path):
+    repo = inventory(tmp_path, "lab", {"kafka_external_enabled": True, "kafka_external_base_nodeport": 31000,
+                                       "kafka_broker_replicas": 3}, {"bigdata_external_host": "kafka.lab.example"})
+    ports, host = select_cluster.inventory_node_ports("lab", repo=str(repo))
+    assert ports == [31000, 31001, 31002] and host == "kafka.lab.example"
+    mappings = select_cluster.kind_config(ports, host)["nodes"][0]["extraPortMappings"]
+    assert [m["hostPort"] for m in mappings] == ports
+    assert all("listenAddress" not in m for m in mappings), "a non-local host is reached from the network"
+
+
+def test_the_role_default_decides_when_the_inventory_is_silent(tmp_path):
+    # kafka_external_enabled defaults to bigdata_environment == 'dev' (roles/kafka/defaults).
+    assert select_cluster.inventory_node_ports("dev", repo=str(inventory(tmp_path, "dev", {})))[0] == [30092]
+
+
+def test_no_external_listener_no_mapping(tmp_path):
+    repo = inventory(tmp_path, "stage", {"kafka_external_enabled": False})
+    ports, host = select_cluster.inventory_node_ports("stage", repo=str(repo))
+    assert ports == []
+    assert select_cluster.kind_config(ports, host) == {
+        "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "control-plane"}]}
+
+
+@pytest.fixture
+def fake_kind(tmp_path, monkeypatch):
+    """A `kind` on PATH that records its arguments and the configuration file it was given."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "kind.log"
+    script = bin_dir / "kind"
+    script.write_text(
+        "#!%s\nimport json, sys\nargs = sys.argv[1:]\nlog = open(%r, 'a')\n"
+        "config = open(args[args.index('--config') + 1]).read() if '--config' in args else None\n"
+        "log.write(json.dumps({'args': args, 'config': config}) + '\\n')\n"
+        "if args[:2] == ['get', 'kubeconfig']:\n    print('apiVersion: v1')\n" % (sys.executable, str(log)))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", "%s%s%s" % (bin_dir, os.pathsep, os.environ["PATH"]))
+    monkeypatch.setattr(select_cluster, "CACHE", str(tmp_path / "cache"))
+    return log
+
+
+def test_make_up_creates_the_kind_cluster_with_the_mappings(fake_kind):
+    select_cluster.kind_cluster(existing_only=False, env="dev")
+    calls = [json.loads(line) for line in fake_kind.read_text().splitlines()]
+    create = [c for c in calls if c["args"][:2] == ["create", "cluster"]]
+    assert len(create) == 1 and "--config" in create[0]["args"]
+    assert yaml.safe_load(create[0]["config"]) == select_cluster.kind_config(*select_cluster.inventory_node_ports("dev"))
+
+
+def test_an_existing_cluster_is_never_created_in_existing_mode(fake_kind):
+    assert select_cluster.kind_cluster(existing_only=True, env="dev") is None
+    assert not any(json.loads(line)["args"][:2] == ["create", "cluster"] for line in fake_kind.read_text().splitlines())
