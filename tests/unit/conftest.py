@@ -124,6 +124,7 @@ class FakeRest:
         self.proxy = {}
         self.exec_results = []
         self.on_get = None
+        self.denied = set()
 
     path = staticmethod(lambda namespace, plural, name=None, group=None, subresource=None: _path(
         namespace, plural, name, group, subresource))
@@ -151,6 +152,14 @@ class FakeRest:
                 if all(labels.get(k) == v for k, v in wanted.items()):
                     found.append(copy.deepcopy(obj))
         return found
+
+    def list(self, kind, namespace, label_selector=None, api_version="v1"):
+        prefix = _kind_path(kind, api_version, namespace) + "/"
+        self.calls.append(("list", prefix[:-1]))
+        if prefix[:-1] in self.denied:
+            raise ApiError(403, "Forbidden", "{}", prefix[:-1])
+        return [copy.deepcopy(obj) for path, obj in self.objects.items()
+                if path.startswith(prefix) and "/" not in path[len(prefix):]]
 
     def delete(self, kind, namespace, name, api_version="v1"):
         path = _kind_path(kind, api_version, namespace, name)
