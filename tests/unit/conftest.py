@@ -167,7 +167,7 @@ class FakeRest:
         return self.objects.pop(path, None) is not None
 
     def create(self, kind, body, api_version="v1"):
-        path = _kind_path(kind, api_version, None)
+        path = _kind_path(kind, api_version, (body.get("metadata") or {}).get("namespace"))
         self.calls.append(("post", path, body))
         if kind == "SubjectAccessReview":
             if self.sar_status:
@@ -178,6 +178,8 @@ class FakeRest:
             if not allowed:
                 status["reason"] = ""
             return dict(body, status=status)
+        if path + "/" + body["metadata"]["name"] in self.objects:
+            raise ApiError(409, "Conflict", '{"message": "already exists"}', path)
         self.objects[path + "/" + body["metadata"]["name"]] = body
         return body
 
