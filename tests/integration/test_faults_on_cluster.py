@@ -21,6 +21,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -32,8 +33,9 @@ STACK = "app.kubernetes.io/part-of=bigdata-stack"
 WAIT_PLAYBOOK = "tests/integration/playbooks/wait_ready.yml"
 
 
-# Three components with the stack's budgets, volumes, Jobs and generated Secrets: enough to break, quick to deploy.
-COMPONENTS = '{"bigdata_components": ["kafka", "hdfs", "spark"]}'
+# Three components with the stack's budgets, volumes, Jobs and generated Secrets: enough to break, quick to
+# deploy. Two datanodes, so one PodDisruptionBudget guards two pods (dev has one of each).
+COMPONENTS = '{"bigdata_components": ["kafka", "hdfs", "spark"], "hdfs_datanode_replicas": 2}'
 
 
 def site(namespace, kubeconfig, *extra):
@@ -66,18 +68,23 @@ def inventory(api_client, namespace):
 
 
 class ApiServer:
-    """The simulated cluster's kube-apiserver process: stop it and start it again with the same command line."""
+    """The simulated cluster's kube-apiserver process: stop it and start it again as kwokctl does.
+
+    kwokctl (binary runtime) records each component's binary, arguments and work directory in the
+    cluster's kwok.yaml and its process id in pids/<component>.pid; the same command started again is
+    the same API server, on the same etcd.
+    """
 
     def __init__(self, kubeconfig, api_client):
         self.workdir = os.path.dirname(os.path.abspath(kubeconfig))
         self.pid_file = os.path.join(self.workdir, "pids", "kube-apiserver.pid")
         self.log_file = os.path.join(self.workdir, "logs", "kube-apiserver.log")
         self.api_client = api_client
-        pid = self.pid()
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            self.command = [part.decode() for part in handle.read().split(b"\0") if part]
-        self.cwd = os.readlink("/proc/%d/cwd" % pid)
-        assert os.path.basename(self.command[0]) == "kube-apiserver", self.command[:1]
+        with open(os.path.join(self.workdir, "kwok.yaml")) as handle:
+            [config] = [doc for doc in yaml.safe_load_all(handle) if doc and doc.get("kind") == "KwokctlConfiguration"]
+        [component] = [c for c in config["components"] if c["name"] == "kube-apiserver"]
+        self.command = [component["binary"]] + list(component.get("args") or [])
+        self.cwd = component.get("workDir") or self.workdir
 
     def pid(self):
         with open(self.pid_file) as handle:
@@ -99,8 +106,15 @@ class ApiServer:
         return True
 
     def stop(self):
-        os.kill(self.pid(), signal.SIGTERM)
-        wait_for(lambda: not self.running(), timeout=60, what="kube-apiserver to exit")
+        """SIGTERM; after 15 s SIGKILL (a graceful stop waits up to a minute for open watches)."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.running():
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not self.running(), timeout=30, what="kube-apiserver to exit")
 
     def start(self):
         with open(self.log_file, "ab") as log:
@@ -115,6 +129,15 @@ class ApiServer:
         time.sleep(down_seconds)
         self.start()
 
+    def ensure_up(self):
+        """Whatever happened: an API server process runs and answers."""
+        deadline = time.monotonic() + 120
+        while not self.answers():
+            if not self.running():
+                self.start()
+            assert time.monotonic() < deadline, "kube-apiserver does not answer"
+            time.sleep(1)
+
 
 @pytest.fixture
 def apiserver(sim_kubeconfig, api_client):
@@ -122,9 +145,7 @@ def apiserver(sim_kubeconfig, api_client):
     try:
         yield server
     finally:
-        if not server.running():
-            server.start()
-        wait_for(server.answers, timeout=120, interval=1, what="kube-apiserver to answer")
+        server.ensure_up()
 
 
 # --------------------------------------------------------------------------- the deployed stack
