@@ -1,16 +1,16 @@
 """Faults the stack must survive, tried on the simulated cluster.
 
 One dev stack (Kafka, HDFS, Spark) is deployed once for the module (site.yml, application health off:
-no container runs)
-and the tests below break it in the ways a real cluster breaks, then prove the playbooks bring it
-back. The order matters only at the end: the teardown test runs last and the fixture then removes
+no container runs), and the tests below break it in the ways a real cluster breaks, then prove the
+playbooks bring it back. The order matters only at the end: the teardown test runs last and the fixture then removes
 the namespace and its data.
 
 The API server restart kills the cluster's own kube-apiserver process and starts it again with the
 same command line (kwokctl runs each component as a local process with a pid file and has no command
-to restart one), so on the shared cluster of `make test` the other components (etcd, the
-controllers, the scheduler, kwok) keep running and reconnect; the fixture makes sure an API server
-runs again whatever happens in the test.
+to restart one). The controller manager and the scheduler exit when they cannot renew their leader
+lease for 10 s, as on any cluster, where the kubelet or systemd starts them again: the test does that,
+and the fixture makes sure all three run again whatever happens, so the shared cluster of `make test`
+is whole for the tests after it (etcd and kwok keep running throughout).
 """
 
 import os
@@ -67,22 +67,25 @@ def inventory(api_client, namespace):
 # --------------------------------------------------------------------------- the API server process
 
 
-class ApiServer:
-    """The simulated cluster's kube-apiserver process: stop it and start it again as kwokctl does.
+class Component:
+    """One control-plane process of the simulated cluster, stopped and started as kwokctl does.
 
     kwokctl (binary runtime) records each component's binary, arguments and work directory in the
     cluster's kwok.yaml and its process id in pids/<component>.pid; the same command started again is
-    the same API server, on the same etcd.
+    the same component, on the same etcd. kwokctl supervises nothing: when the API server is away for
+    longer than their leader-election renew deadline (10 s), kube-controller-manager and kube-scheduler
+    exit, as on any cluster, where the kubelet or systemd starts them again; here `ensure_up` does.
     """
 
-    def __init__(self, kubeconfig, api_client):
+    def __init__(self, kubeconfig, api_client, name="kube-apiserver"):
+        self.name = name
         self.workdir = os.path.dirname(os.path.abspath(kubeconfig))
-        self.pid_file = os.path.join(self.workdir, "pids", "kube-apiserver.pid")
-        self.log_file = os.path.join(self.workdir, "logs", "kube-apiserver.log")
+        self.pid_file = os.path.join(self.workdir, "pids", name + ".pid")
+        self.log_file = os.path.join(self.workdir, "logs", name + ".log")
         self.api_client = api_client
         with open(os.path.join(self.workdir, "kwok.yaml")) as handle:
             [config] = [doc for doc in yaml.safe_load_all(handle) if doc and doc.get("kind") == "KwokctlConfiguration"]
-        [component] = [c for c in config["components"] if c["name"] == "kube-apiserver"]
+        [component] = [c for c in config["components"] if c["name"] == name]
         self.command = [component["binary"]] + list(component.get("args") or [])
         self.cwd = component.get("workDir") or self.workdir
 
@@ -99,6 +102,8 @@ class ApiServer:
             return False
 
     def answers(self):
+        if self.name != "kube-apiserver":
+            return self.running()
         try:
             client.VersionApi(self.api_client).get_code(_request_timeout=2)
         except Exception:  # pylint: disable=broad-except
@@ -114,7 +119,7 @@ class ApiServer:
             time.sleep(0.2)
         if self.running():
             os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not self.running(), timeout=30, what="kube-apiserver to exit")
+        wait_for(lambda: not self.running(), timeout=30, what=self.name + " to exit")
 
     def start(self):
         with open(self.log_file, "ab") as log:
@@ -122,7 +127,7 @@ class ApiServer:
                 self.command, cwd=self.cwd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         with open(self.pid_file, "w") as handle:
             handle.write(str(process.pid))
-        wait_for(self.answers, timeout=120, interval=1, what="kube-apiserver to answer again")
+        wait_for(self.answers, timeout=120, interval=1, what=self.name + " to answer again")
 
     def restart(self, down_seconds):
         self.stop()
@@ -135,17 +140,27 @@ class ApiServer:
         while not self.answers():
             if not self.running():
                 self.start()
-            assert time.monotonic() < deadline, "kube-apiserver does not answer"
+            assert time.monotonic() < deadline, self.name + " does not answer"
             time.sleep(1)
 
 
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+def control_plane_up(components):
+    """Start again what died (the API server first), as the kubelet or systemd does on a real control plane."""
+    for component in components:
+        component.ensure_up()
+
+
 @pytest.fixture
-def apiserver(sim_kubeconfig, api_client):
-    server = ApiServer(sim_kubeconfig, api_client)
+def control_plane(sim_kubeconfig, api_client):
+    """The cluster's kube-apiserver, controller manager and scheduler; all running again after the test."""
+    components = [Component(sim_kubeconfig, api_client, name) for name in CONTROL_PLANE]
     try:
-        yield server
+        yield components
     finally:
-        server.ensure_up()
+        control_plane_up(components)
 
 
 # --------------------------------------------------------------------------- the deployed stack
@@ -281,7 +296,7 @@ def running_on(core, namespace, node):
             if p.status.phase not in ("Succeeded", "Failed")]
 
 
-def test_api_server_restarted_during_site_yml(api_client, sim_kubeconfig, stack, apiserver):
+def test_api_server_restarted_during_site_yml(api_client, sim_kubeconfig, stack, control_plane):
     """kube-apiserver killed and started again while site.yml applies: the run either fails naming
     the API server it cannot reach or rides it out; the next run converges with nothing lost (same
     generated Secrets with the same data, same volume claims), and the one after changes nothing."""
@@ -301,7 +316,8 @@ def test_api_server_restarted_during_site_yml(api_client, sim_kubeconfig, stack,
     run = Background(site, stack, sim_kubeconfig)
     run.start()
     wait_for(reapplied, timeout=600, interval=0.2, what="site.yml to apply %s" % marker)
-    apiserver.restart(down_seconds=5)
+    control_plane[0].restart(down_seconds=5)
+    control_plane_up(control_plane)
     interrupted = run.outcome()
 
     if interrupted.returncode != 0:
