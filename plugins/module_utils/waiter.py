@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import time
 
 # Waiting reasons that do not heal by waiting longer: fail at once with the pod's last state.
@@ -165,6 +166,128 @@ def pod_fatal(pod, tracker=None):
                     name, container.get("name"), grown, last,
                 )
     return None
+
+
+# --------------------------------------------------------------------------- stuck pods
+
+# A kubelet's FailedMount event for a volume whose Secret or ConfigMap does not exist says:
+#   MountVolume.SetUp failed for volume "tls" : secret "kafka-tls" not found
+MISSING_MOUNT = re.compile(r'(secret|configmap) "([^"]+)" not found', re.IGNORECASE)
+MOUNT_KINDS = {"secret": "Secret", "configmap": "ConfigMap"}
+
+
+def unschedulable_message(pod):
+    """The scheduler's message when a pod is Pending and Unschedulable, else None."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Pending":
+        return None
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        return (scheduled.get("message") or "no message").strip()
+    return None
+
+
+def _involves(event, pod):
+    meta = pod.get("metadata") or {}
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    if involved.get("kind") != "Pod":
+        return False
+    if involved.get("uid") and meta.get("uid"):
+        return involved["uid"] == meta["uid"]
+    return involved.get("name") == meta.get("name")
+
+
+def pod_events(pod, events, reason):
+    """The events of one pod with the given reason, oldest first."""
+    return [e for e in events if e.get("reason") == reason and _involves(e, pod)]
+
+
+def missing_mounts(pod, events):
+    """[(kind, name)] of the Secrets and ConfigMaps the kubelet reported missing when mounting a pod's volumes."""
+    found = []
+    for event in pod_events(pod, events, "FailedMount"):
+        for kind, name in MISSING_MOUNT.findall(event.get("message") or event.get("note") or ""):
+            item = (MOUNT_KINDS[kind.lower()], name)
+            if item not in found:
+                found.append(item)
+    return found
+
+
+class StuckJudge(object):
+    """Decides when waiting longer cannot help a pod that never started, from what the API server says.
+
+    - Unschedulable: every Pending pod has been Unschedulable for ``patience`` seconds of this wait,
+      the number of nodes did not change meanwhile and no cluster-autoscaler ``TriggeredScaleUp``
+      event names one of them: no node is coming, so the scheduler's message is the answer.
+    - Missing mount: a pod the kubelet could not start because a Secret or ConfigMap volume names an
+      object that does not exist, still absent ``patience`` seconds after this wait first saw it.
+
+    Times are this wait's own observations (clock injected), keyed by pod uid: a pod deleted and
+    created again starts afresh.
+    """
+
+    def __init__(self, patience):
+        self.patience = patience
+        self.unschedulable_since = {}
+        self.mount_since = {}
+        self.nodes = None
+
+    @staticmethod
+    def _key(pod):
+        meta = pod.get("metadata") or {}
+        return meta.get("uid") or meta.get("name")
+
+    def nodes_seen(self, count, now):
+        """Record the node count; a change means the cluster grew or shrank: every clock starts again."""
+        if count is None:
+            return
+        if self.nodes is not None and count != self.nodes:
+            self.unschedulable_since.clear()
+        self.nodes = count
+
+    def unschedulable(self, pods, events, now):
+        """A sentence when every Pending pod has been Unschedulable for long enough, else None."""
+        pending = [p for p in pods if (p.get("status") or {}).get("phase") == "Pending"
+                   and not (p.get("metadata") or {}).get("deletionTimestamp")]
+        stuck = []
+        for pod in pending:
+            message = unschedulable_message(pod)
+            key = self._key(pod)
+            if message is None or pod_events(pod, events, "TriggeredScaleUp"):
+                self.unschedulable_since.pop(key, None)
+                continue
+            since = self.unschedulable_since.setdefault(key, now)
+            stuck.append((pod, message, now - since))
+        if not pending or len(stuck) != len(pending) or any(age < self.patience for dummy, dummy2, age in stuck):
+            return None
+        names = ", ".join("%s/%s" % ((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name"))
+                          for p, dummy, dummy2 in stuck)
+        messages = []
+        for dummy, message, dummy2 in stuck:
+            if message not in messages:
+                messages.append(message)
+        return ("%s cannot be scheduled and no node is being added (node count unchanged, no TriggeredScaleUp "
+                "event) after %ss: %s. Free or add capacity, or lower the requests" % (
+                    names, int(min(age for dummy, dummy2, age in stuck)), " / ".join(messages)))
+
+    def missing_mount(self, pod, missing, now):
+        """A sentence when a pod has waited ``patience`` seconds for Secrets/ConfigMaps that still do not exist."""
+        key = self._key(pod)
+        if not missing:
+            self.mount_since.pop(key, None)
+            return None
+        since = self.mount_since.setdefault(key, now)
+        if now - since < self.patience:
+            return None
+        meta = pod.get("metadata") or {}
+        return ("pod %s/%s cannot start: its volumes need %s, which %s not exist (FailedMount for %ss). "
+                "Create it, or fix the volume's name" % (
+                    meta.get("namespace"), meta.get("name"), " and ".join("%s %s" % item for item in missing),
+                    "does" if len(missing) == 1 else "do", int(now - since)))
+
+
+def progress_line(elapsed, timeout, what):
+    """One progress line of a wait: "[120s of 900s] still waiting for StatefulSet ns/x: ..."."""
+    return "[%ds of %ss] still waiting for %s" % (elapsed, timeout, what)
 
 
 # --------------------------------------------------------------------------- predicates

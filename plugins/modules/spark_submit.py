@@ -22,6 +22,11 @@ description:
     never on its command line.
   - Driver pods get the label C(bigdata.stack/app-name=<name>). With I(state=present) an application
     whose driver is already C(Pending) or C(Running) is not submitted again.
+  - Two runs for the same I(name) at the same time submit one driver. The look for active drivers and the
+    submission happen while the run holds a lock, the ConfigMap C(<name>-submit-lock) (created, then
+    deleted, by the submitter, who may manage ConfigMaps anyway). A second run waits for it (at most
+    I(wait_timeout)), then finds the first run's driver. A lock left by a run that died expires after
+    5 minutes.
   - Before submitting, the module checks that C(spark-submit) and Java 17 or later are installed, that
     the image's Spark version matches the client's, and that the driver's service account may manage
     pods, services and config maps.
@@ -434,6 +439,11 @@ def _pyspark_dir():
     return os.path.dirname(found.origin)
 
 
+# The lock of a submission (SparkSubmit.lock) says until when it holds: a run that died leaves it behind.
+LOCK_EXPIRES = "bigdata.stack/lock-expires"
+LOCK_SECONDS = 300
+
+
 class SparkSubmit(object):
     """One run of the module: decide from the driver pods found, then submit, wait or kill."""
 
@@ -447,6 +457,7 @@ class SparkSubmit(object):
         self.sleep = sleep
         self.rest = None
         self.configuration = None
+        self.lock_id = None
         self.result = dict(
             changed=False, submitted=False, driver_pod=None, app_id=None, phase=None, exit_code=None,
             log_tail=[], command=[], killed=[],
@@ -462,18 +473,81 @@ class SparkSubmit(object):
         if params["state"] != "absent":
             self.check_local_tools()
         self.rest, self.configuration = connect(self.module)
-        drivers = sp.newest_first(self.rest.list_pods(params["namespace"], sp.driver_selector(params["name"])))
         if params["state"] == "absent":
-            return self.kill(drivers)
-        active = [pod for pod in drivers if sp.is_active(pod)]
-        if active and params["state"] == "present":
+            return self.kill(self.drivers())
+        if self.module.check_mode:
+            driver = self.present_or_restarted()
+        else:
+            # Two runs of the same application at once would each find no driver and each submit one:
+            # the decision and the submission happen under a lock, and the second run finds the
+            # first one's driver.
+            self.lock()
+            try:
+                driver = self.present_or_restarted()
+            finally:
+                self.unlock()
+        if driver and params["wait"]:
+            self.wait_for(driver)
+        return self.result
+
+    def drivers(self):
+        return sp.newest_first(self.rest.list_pods(self.params["namespace"], sp.driver_selector(self.params["name"])))
+
+    def present_or_restarted(self):
+        """Submit unless an active driver makes it unneeded; the name of the driver to wait for (None in check mode)."""
+        active = [pod for pod in self.drivers() if sp.is_active(pod)]
+        if active and self.params["state"] == "present":
             self.result.update(sp.driver_summary(active[0]))
-            if params["wait"]:
-                self.wait_for(active[0]["metadata"]["name"])
-            return self.result
+            return active[0]["metadata"]["name"]
         if active:
             self.delete_drivers(active)
         return self.submit()
+
+    # -- one submission at a time per application
+
+    def lock_name(self):
+        return "%s-submit-lock" % self.params["name"]
+
+    def lock(self):
+        """Create the lock ConfigMap <name>-submit-lock; while another run holds it, wait (up to wait_timeout).
+
+        A lock whose holder died (its expiry passed) is taken over. The submitter already may create
+        and delete ConfigMaps: spark-submit itself creates the driver's.
+        """
+        namespace, name = self.params["namespace"], self.lock_name()
+        self.lock_id = uuid.uuid4().hex[:16]
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": dict(self.params["labels"] or {}, **{sp.APP_LABEL: self.params["name"]}),
+                             "annotations": {sp.SUBMISSION_LABEL: self.lock_id,
+                                             LOCK_EXPIRES: str(int(time.time() + LOCK_SECONDS))}}}
+        deadline = self.clock() + self.params["wait_timeout"]
+        while True:
+            try:
+                self.rest.create("ConfigMap", body)
+                return
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+            held = self.rest.get("ConfigMap", namespace, name)
+            annotations = ((held or {}).get("metadata") or {}).get("annotations") or {}
+            if held is not None and int(annotations.get(LOCK_EXPIRES) or 0) < time.time():
+                self.rest.delete("ConfigMap", namespace, name)
+                continue
+            if held is not None and self.clock() >= deadline:
+                raise sp.SparkError(
+                    "another submission of %s (%s) holds the lock ConfigMap %s/%s for more than wait_timeout=%ss; "
+                    "when no other run submits %s, delete that ConfigMap and run again" % (
+                        self.params["name"], annotations.get(sp.SUBMISSION_LABEL), namespace, name,
+                        self.params["wait_timeout"], self.params["name"]))
+            if held is not None:
+                self.sleep(1)
+
+    def unlock(self):
+        namespace, name = self.params["namespace"], self.lock_name()
+        held = self.rest.get("ConfigMap", namespace, name)
+        if held and ((held.get("metadata") or {}).get("annotations") or {}).get(sp.SUBMISSION_LABEL) == self.lock_id:
+            self.rest.delete("ConfigMap", namespace, name)
 
     # -- checks that need no cluster
 
@@ -566,7 +640,7 @@ class SparkSubmit(object):
             self.result["command"] = sp.mask_command(command)
             self.result["changed"] = True
             if self.module.check_mode:
-                return self.result
+                return None
             if params["check_rbac"]:
                 self.check_rbac()
             if configmap is not None:
@@ -575,9 +649,7 @@ class SparkSubmit(object):
             pod = self.find_submitted_driver(submission_id)
             self.result["submitted"] = True
             self.result.update(sp.driver_summary(pod))
-            if params["wait"]:
-                self.wait_for(pod["metadata"]["name"])
-            return self.result
+            return pod["metadata"]["name"]
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

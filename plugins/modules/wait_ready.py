@@ -155,9 +155,32 @@ options:
     type: int
     default: 5
     aliases: [poll_interval]
+  stuck_timeout:
+    description:
+      - Seconds after which a pod that cannot start fails the task before I(wait_timeout), with the reason
+        the API server gives.
+      - Unschedulable. Every C(Pending) pod has been C(Unschedulable) for this long during the wait, the number
+        of nodes did not change and no cluster-autoscaler C(TriggeredScaleUp) event names one of them (no node is
+        being added). The message is the scheduler's.
+      - Missing mount. A pod's C(FailedMount) events name a Secret or ConfigMap that does not exist, and it still
+        does not exist this long after the wait first saw the event. The message names it.
+      - C(0) never fails early.
+    type: int
+    default: 60
+    version_added: 0.2.0
+  progress_interval:
+    description:
+      - Seconds between two progress lines on the controller's console while the wait goes on (which pods are
+        not ready, and why). The first line comes after this many seconds, so a short wait prints none.
+      - C(0) prints none. Only the action plugin, which runs the module in the controller's process, prints.
+    type: int
+    default: 30
+    version_added: 0.2.0
 notes:
   - Permissions needed, in I(namespace), by the task's user - get on the workloads, list on pods, get on
     services/proxy for HTTP checks, create on pods/exec for exec and Kafka checks, get on the credentials secret.
+    While a pod is C(Pending), also list on events, get on secrets and configmaps, and list on nodes (cluster-wide;
+    without it the node count is not compared and only C(TriggeredScaleUp) events tell that nodes are coming).
 seealso:
   - module: kubernetes.core.k8s
     description: C(wait) of kubernetes.core.k8s checks the rollout only.
@@ -355,10 +378,14 @@ from ansible_collections.bigdata.stack.plugins.module_utils.waiter import (
     KINDS,
     FatalWait,
     RestartTracker,
+    StuckJudge,
     label_selector,
+    missing_mounts,
     owned_by,
     pod_ready,
+    progress_line,
     resource_status,
+    unschedulable_message,
     wait_until,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
@@ -407,6 +434,8 @@ def argument_spec():
         application=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600, aliases=["timeout"]),
         wait_sleep=dict(type="int", default=5, aliases=["poll_interval"]),
+        stuck_timeout=dict(type="int", default=60),
+        progress_interval=dict(type="int", default=30),
     )
     spec.update(AUTH_ARG_SPEC)
     return spec
@@ -452,8 +481,12 @@ def _transport(health):
 class ReadyWaiter(object):
     """One wait: rollout predicates, then the health check, behind one loop (waiter.wait_until)."""
 
-    def __init__(self, module, rest, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, module, rest, clock=time.monotonic, sleep=time.sleep, progress=None):
         self.module = module
+        self.progress = progress
+        self.judge = StuckJudge(module.params["stuck_timeout"])
+        self.started = None
+        self.last_progress = None
         self.params = module.params
         self.rest = rest
         self.clock = clock
@@ -583,17 +616,71 @@ class ReadyWaiter(object):
     def health_enabled(self):
         return bool(self.params.get("health")) and self.params["application"]
 
+    def stuck(self):
+        """FatalWait when the pods not ready yet cannot start (StuckJudge), from the namespace's events and nodes."""
+        if not self.params["stuck_timeout"]:
+            return
+        namespace = self.params["namespace"]
+        waiting = [pod for pods in self.pods.values() for pod in pods
+                   if not pod_ready(pod) and (pod.get("status") or {}).get("phase") == "Pending"]
+        if not waiting:
+            return
+        now = self.clock()
+        events = self.readable(self.rest.list, "Event", namespace)
+        if any(unschedulable_message(pod) for pod in waiting):
+            nodes = self.readable(self.rest.list, "Node", None)
+            self.judge.nodes_seen(None if nodes is None else len(nodes), now)
+            # Neither events nor nodes readable: nothing tells whether a node is coming, so only the timeout ends the wait.
+            if events is not None or nodes is not None:
+                problem = self.judge.unschedulable(waiting, events or [], now)
+                if problem:
+                    raise FatalWait(problem)
+        for pod in waiting:
+            missing = [(kind, name) for kind, name in missing_mounts(pod, events or [])
+                       if self.rest.get(kind, namespace, name) is None]
+            problem = self.judge.missing_mount(pod, missing, now)
+            if problem:
+                raise FatalWait(problem)
+
+    @staticmethod
+    def readable(call, *args):
+        """call(*args), or None when the task's user may not read that (401/403)."""
+        try:
+            return call(*args)
+        except ApiError as e:
+            if e.status in (401, 403):
+                return None
+            raise
+
+    def report(self):
+        """A progress line every progress_interval seconds while the wait goes on."""
+        interval = self.params["progress_interval"]
+        if not self.progress or not interval:
+            return
+        now = self.clock()
+        if now - (self.last_progress if self.last_progress is not None else self.started) < interval:
+            return
+        self.last_progress = now
+        self.progress(progress_line(now - self.started, self.params["wait_timeout"], self.missing()))
+
     def probe(self):
         try:
             rolled_out, dummy = self.rollout()
+            if not rolled_out:
+                self.stuck()
         except Unreachable as e:
             self.health_error = to_native(e)
+            self.report()
             return False, None
         if not rolled_out:
+            self.report()
             return False, None
         if not self.health_enabled():
             return True, None
-        return self.check_health(), None
+        healthy = self.check_health()
+        if not healthy:
+            self.report()
+        return healthy, None
 
     def missing(self):
         """What is not ready yet, in words."""
@@ -609,6 +696,7 @@ class ReadyWaiter(object):
         return "; ".join(parts) or "nothing reported yet"
 
     def run(self):
+        self.started = self.clock()
         if self.health_enabled():
             self.resolve_credentials()
         done, dummy, elapsed = wait_until(
@@ -617,9 +705,10 @@ class ReadyWaiter(object):
         return done, elapsed
 
 
-def main(module_class=None):
+def main(module_class=None, progress=None):
     """The module's run. The action plugin of the same name calls it in the controller's process
-    with plugin_utils/inprocess.py's stand-in for AnsibleModule as ``module_class``."""
+    with plugin_utils/inprocess.py's stand-in for AnsibleModule as ``module_class``, and the
+    controller's display as ``progress`` (a function of one line of text)."""
     settings = {"module_class": module_class} if module_class else {}
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, **settings)
     params = module.params
@@ -629,11 +718,14 @@ def main(module_class=None):
         module.exit_json(**result)
     if params["wait_sleep"] < 1 or params["wait_timeout"] < 0:
         module.fail_json(msg="wait_sleep must be at least 1 and wait_timeout not negative", **result)
+    if params["stuck_timeout"] < 0 or params["progress_interval"] < 0:
+        module.fail_json(msg="stuck_timeout and progress_interval must not be negative (0 switches them off)", **result)
     start = time.monotonic()
     waiter = None
     try:
         rest, dummy = connect(module)
-        waiter = ReadyWaiter(getattr(module, "_module", module), rest, clock=time.monotonic, sleep=time.sleep)
+        waiter = ReadyWaiter(getattr(module, "_module", module), rest, clock=time.monotonic, sleep=time.sleep,
+                             progress=progress)
         ready, elapsed = waiter.run()
     except FatalWait as e:
         result.update(_collect(waiter, start))

@@ -18,12 +18,12 @@ RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"t
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def pod_spec(memory="64Mi", node_selector=None):
+def pod_spec(memory="64Mi", node_selector=None, cpu="10m"):
     spec = {"securityContext": RESTRICTED_POD,
             "containers": [{"name": "main", "image": "registry.invalid/app:1",
                             "securityContext": RESTRICTED_CONTAINER,
-                            "resources": {"requests": {"cpu": "10m", "memory": memory},
-                                          "limits": {"cpu": "100m", "memory": memory}}}]}
+                            "resources": {"requests": {"cpu": cpu, "memory": memory},
+                                          "limits": {"cpu": cpu if cpu != "10m" else "100m", "memory": memory}}}]}
     if node_selector:
         spec["nodeSelector"] = node_selector
     return spec
@@ -130,6 +130,35 @@ def test_timeout_names_pods_whose_node_selector_matches_no_node(
     message = _unschedulable(api_client, sim_kubeconfig, restricted_namespace, tmp_path,
                              node_selector={"bigdata.stack/pool": "does-not-exist"})
     assert "didn't match Pod's node affinity/selector" in message
+
+
+def test_unschedulable_pod_fails_early_with_the_schedulers_message_and_progress_lines(
+        api_client, sim_kubeconfig, restricted_namespace, tmp_path):
+    """A pod asking for more CPU than any node has stays Pending (the real scheduler says why); no node
+    joins, so the wait ends after stuck_timeout, far before wait_timeout, with the scheduler's message,
+    and the progress lines reached the console while it waited."""
+    ns = restricted_namespace
+    core = client.CoreV1Api(api_client)
+    options = {"namespace": ns, "resources": [{"kind": "StatefulSet", "name": "huge"}], "wait_timeout": 600,
+               "wait_sleep": 1, "stuck_timeout": 12, "progress_interval": 4}
+
+    result, proc = wait_ready(tmp_path, sim_kubeconfig, options, [statefulset("huge", 1, cpu="500")])
+
+    assert result["failed"] and proc.recap()["ignored"] == 1
+    assert 12 <= result["elapsed"] < 60, result["elapsed"]
+    pod = core.read_namespaced_pod("huge-0", ns)
+    [scheduled] = [c for c in pod.status.conditions if c.type == "PodScheduled"]
+    assert (pod.status.phase, scheduled.reason) == ("Pending", "Unschedulable")
+    assert "Insufficient cpu" in scheduled.message
+    assert result["msg"] == (
+        "%s/huge-0 cannot be scheduled and no node is being added (node count unchanged, no TriggeredScaleUp event) "
+        "after 12s: %s. Free or add capacity, or lower the requests" % (ns, scheduled.message.strip()))
+    # Progress: a line every 4 s naming the pod and the scheduler's reason, printed before the task's result.
+    lines = [line for line in proc.stdout.splitlines() if "still waiting for StatefulSet %s/huge" % ns in line]
+    assert len(lines) >= 2, proc.stdout[-3000:]
+    assert lines[0].startswith("Wait for the rollout: [4s of 600s] still waiting for StatefulSet %s/huge: 0 of 1 "
+                               "replicas ready (missing huge-0: Pending, Unschedulable: 0/" % ns), lines[0]
+    assert proc.stdout.index(lines[-1]) < proc.stdout.index("cannot be scheduled")
 
 
 def test_deployment_rollout(api_client, sim_kubeconfig, restricted_namespace, tmp_path):

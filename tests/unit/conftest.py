@@ -124,6 +124,7 @@ class FakeRest:
         self.proxy = {}
         self.exec_results = []
         self.on_get = None
+        self.denied = set()
 
     path = staticmethod(lambda namespace, plural, name=None, group=None, subresource=None: _path(
         namespace, plural, name, group, subresource))
@@ -152,13 +153,21 @@ class FakeRest:
                     found.append(copy.deepcopy(obj))
         return found
 
+    def list(self, kind, namespace, label_selector=None, api_version="v1"):
+        prefix = _kind_path(kind, api_version, namespace) + "/"
+        self.calls.append(("list", prefix[:-1]))
+        if prefix[:-1] in self.denied:
+            raise ApiError(403, "Forbidden", "{}", prefix[:-1])
+        return [copy.deepcopy(obj) for path, obj in self.objects.items()
+                if path.startswith(prefix) and "/" not in path[len(prefix):]]
+
     def delete(self, kind, namespace, name, api_version="v1"):
         path = _kind_path(kind, api_version, namespace, name)
         self.calls.append(("delete", path))
         return self.objects.pop(path, None) is not None
 
     def create(self, kind, body, api_version="v1"):
-        path = _kind_path(kind, api_version, None)
+        path = _kind_path(kind, api_version, (body.get("metadata") or {}).get("namespace"))
         self.calls.append(("post", path, body))
         if kind == "SubjectAccessReview":
             if self.sar_status:
@@ -169,6 +178,8 @@ class FakeRest:
             if not allowed:
                 status["reason"] = ""
             return dict(body, status=status)
+        if path + "/" + body["metadata"]["name"] in self.objects:
+            raise ApiError(409, "Conflict", '{"message": "already exists"}', path)
         self.objects[path + "/" + body["metadata"]["name"]] = body
         return body
 

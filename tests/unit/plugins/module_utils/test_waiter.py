@@ -231,3 +231,102 @@ class TestWaitUntil:
         with pytest.raises(wt.FatalWait):
             wt.wait_until(probe, 60, 5, clock=clock.monotonic, sleep=clock.sleep)
         assert clock.sleeps == []
+
+
+def event(pod_name, reason, message, uid=None):
+    return {"reason": reason, "message": message,
+            "involvedObject": {"kind": "Pod", "name": pod_name, "uid": uid or "uid-" + pod_name}}
+
+
+MISSING_SECRET = 'MountVolume.SetUp failed for volume "tls" : secret "kafka-tls" not found'
+MISSING_CONFIGMAP = 'MountVolume.SetUp failed for volume "conf" : configmap "kafka-config" not found'
+
+
+class TestStuckPods:
+    def test_unschedulable_message_is_the_schedulers(self):
+        assert wt.unschedulable_message(UNSCHEDULABLE).startswith("0/3 nodes are available: 3 Insufficient memory.")
+        assert wt.unschedulable_message(pod("kafka-0")) is None
+        creating = pod("kafka-2", ready=False, phase="Pending", statuses=[], conditions=[
+            {"type": "PodScheduled", "status": "True"}])
+        assert wt.unschedulable_message(creating) is None
+
+    def test_every_pending_pod_unschedulable_for_the_patience_fails_with_the_schedulers_message(self):
+        judge = wt.StuckJudge(60)
+        judge.nodes_seen(3, 0)
+        assert judge.unschedulable([UNSCHEDULABLE], [], 0) is None
+        assert judge.unschedulable([UNSCHEDULABLE], [], 59) is None
+        message = judge.unschedulable([UNSCHEDULABLE], [], 60)
+        assert message == (
+            "bigdata/kafka-1 cannot be scheduled and no node is being added (node count unchanged, no "
+            "TriggeredScaleUp event) after 60s: 0/3 nodes are available: 3 Insufficient memory. preemption: "
+            "0/3 nodes are available: 3 No preemption victims found for incoming pod.. Free or add capacity, "
+            "or lower the requests")
+
+    def test_a_pending_pod_that_is_scheduled_keeps_the_wait_going(self):
+        judge = wt.StuckJudge(10)
+        creating = pod("kafka-2", ready=False, phase="Pending", statuses=[], conditions=[
+            {"type": "PodScheduled", "status": "True"}])
+        for now in (0, 30, 100):
+            assert judge.unschedulable([UNSCHEDULABLE, creating], [], now) is None
+
+    def test_a_scale_up_in_progress_keeps_the_wait_going(self):
+        judge = wt.StuckJudge(10)
+        scale_up = event("kafka-1", "TriggeredScaleUp", "pod triggered scale-up: [{pool-a 2->3 (max: 5)}]")
+        for now in (0, 30, 100):
+            assert judge.unschedulable([UNSCHEDULABLE], [scale_up], now) is None
+        # The event of another pod (same name, older uid) does not count.
+        stale = event("kafka-1", "TriggeredScaleUp", "pod triggered scale-up", uid="uid-old")
+        assert judge.unschedulable([UNSCHEDULABLE], [stale], 100) is None
+        assert judge.unschedulable([UNSCHEDULABLE], [stale], 110) is not None
+
+    def test_a_node_added_starts_the_clock_again(self):
+        judge = wt.StuckJudge(60)
+        judge.nodes_seen(3, 0)
+        assert judge.unschedulable([UNSCHEDULABLE], [], 0) is None
+        judge.nodes_seen(4, 50)
+        assert judge.unschedulable([UNSCHEDULABLE], [], 50) is None
+        assert judge.unschedulable([UNSCHEDULABLE], [], 100) is None
+        assert "after 60s" in judge.unschedulable([UNSCHEDULABLE], [], 110)
+
+    def test_a_pod_created_again_starts_the_clock_again(self):
+        judge = wt.StuckJudge(60)
+        assert judge.unschedulable([UNSCHEDULABLE], [], 0) is None
+        again = dict(UNSCHEDULABLE, metadata=dict(UNSCHEDULABLE["metadata"], uid="uid-new"))
+        assert judge.unschedulable([again], [], 40) is None
+        assert judge.unschedulable([again], [], 99) is None
+        assert judge.unschedulable([again], [], 100) is not None
+
+    def test_several_pods_name_each_and_each_message_once(self):
+        judge = wt.StuckJudge(5)
+        other = dict(UNSCHEDULABLE, metadata=dict(UNSCHEDULABLE["metadata"], name="kafka-2", uid="uid-kafka-2"))
+        judge.unschedulable([UNSCHEDULABLE, other], [], 0)
+        message = judge.unschedulable([UNSCHEDULABLE, other], [], 5)
+        assert message.startswith("bigdata/kafka-1, bigdata/kafka-2 cannot be scheduled")
+        assert message.count("Insufficient memory") == 1
+
+    def test_missing_mounts_from_the_kubelets_events(self):
+        creating = pod("kafka-0", ready=False, phase="Pending")
+        events = [event("kafka-0", "FailedMount", MISSING_SECRET), event("kafka-0", "FailedMount", MISSING_SECRET),
+                  event("kafka-0", "FailedMount", MISSING_CONFIGMAP), event("kafka-1", "FailedMount", MISSING_SECRET),
+                  event("kafka-0", "Scheduled", "Successfully assigned bigdata/kafka-0 to worker-0"),
+                  event("kafka-0", "FailedMount", 'MountVolume.SetUp failed for volume "data" : timed out')]
+        assert wt.missing_mounts(creating, events) == [("Secret", "kafka-tls"), ("ConfigMap", "kafka-config")]
+        assert wt.missing_mounts(pod("kafka-2", ready=False, phase="Pending"), events) == []
+
+    def test_missing_mount_fails_after_the_patience_naming_what_is_missing(self):
+        judge = wt.StuckJudge(30)
+        creating = pod("kafka-0", ready=False, phase="Pending")
+        assert judge.missing_mount(creating, [("Secret", "kafka-tls")], 0) is None
+        assert judge.missing_mount(creating, [("Secret", "kafka-tls")], 29) is None
+        assert judge.missing_mount(creating, [("Secret", "kafka-tls")], 30) == (
+            "pod bigdata/kafka-0 cannot start: its volumes need Secret kafka-tls, which does not exist "
+            "(FailedMount for 30s). Create it, or fix the volume's name")
+        # Created meanwhile: the clock starts again when it goes missing again.
+        assert judge.missing_mount(creating, [], 40) is None
+        assert judge.missing_mount(creating, [("Secret", "kafka-tls"), ("ConfigMap", "c")], 50) is None
+        assert "Secret kafka-tls and ConfigMap c, which do not exist" in judge.missing_mount(
+            creating, [("Secret", "kafka-tls"), ("ConfigMap", "c")], 80)
+
+    def test_progress_line(self):
+        assert wt.progress_line(120.7, 900, "StatefulSet bigdata/kafka: 1 of 3 replicas ready") == (
+            "[120s of 900s] still waiting for StatefulSet bigdata/kafka: 1 of 3 replicas ready")

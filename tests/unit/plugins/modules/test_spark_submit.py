@@ -121,7 +121,7 @@ class TestPresent:
         assert outcome == "exit" and not result["changed"] and not result["submitted"]
         assert result["driver_pod"] == "wordcount-old-driver" and result["app_id"] == "spark-0ld"
         assert submits(env) == []
-        assert not any(c[0] == "delete" for c in env.rest.calls)
+        assert not any(c[0] == "delete" and "/pods/" in c[1] for c in env.rest.calls)
 
     def test_finished_driver_or_other_app_does_not_block(self, env, run_module):
         existing_driver(env, phase="Succeeded")
@@ -156,8 +156,11 @@ class TestPresent:
         outcome, result = run_module(spark_submit.main, args(env, application=str(app), app_configmap="etl-code"))
         assert outcome == "exit", result
         # One server-side apply, no read before it.
-        (created,) = [c[2] for c in env.rest.calls if len(c) > 1 and "/configmaps" in c[1]]
-        assert [c[:2] for c in env.rest.calls if len(c) > 1 and "/configmaps" in c[1]] == [
+        # (The submission lock, wordcount-submit-lock, is a ConfigMap of its own: TestConcurrentSubmissions.)
+        calls = [c for c in env.rest.calls if len(c) > 1 and "/configmaps" in c[1] and "-submit-lock" not in c[1]
+                 and (c[0] != "post" or c[2]["metadata"]["name"] != "wordcount-submit-lock")]
+        (created,) = [c[2] for c in calls]
+        assert [c[:2] for c in calls] == [
             ("apply", "/api/v1/namespaces/bigdata/configmaps/etl-code")]
         assert created["metadata"]["name"] == "etl-code" and created["data"] == {"etl.py": "print('etl')\n"}
         command = submits(env)[0]
@@ -177,7 +180,7 @@ class TestRestartedAndAbsent:
         outcome, result = run_module(spark_submit.main, args(env, state="restarted"))
         assert outcome == "exit" and result["changed"] and result["submitted"]
         assert result["killed"] == ["wordcount-old-driver"]
-        deletes = [i for i, c in enumerate(env.rest.calls) if c[0] == "delete"]
+        deletes = [i for i, c in enumerate(env.rest.calls) if c[0] == "delete" and "-submit-lock" not in c[1]]
         assert len(deletes) == 1 and env.rest.calls[deletes[0]][1].endswith("/pods/wordcount-old-driver")
         assert result["driver_pod"] == "wordcount-1a2b3c-driver"
 
@@ -346,3 +349,54 @@ class TestSpark4RefusedRequests:
         assert outcome == "fail"
         assert result["msg"].startswith("spark-submit was denied by the API server: system:serviceaccount:ci:deployer "
                                         "may not patch configmaps in namespace bigdata")
+
+
+def submission_lock(env, holder="other-run", expires_in=300):
+    import time as real_time
+    env.rest.add("bigdata", "configmaps", {"metadata": {
+        "name": "wordcount-submit-lock", "namespace": "bigdata",
+        "annotations": {"bigdata.stack/submission-id": holder,
+                        "bigdata.stack/lock-expires": str(int(real_time.time() + expires_in))}}})
+
+
+class TestConcurrentSubmissions:
+    LOCK = "/api/v1/namespaces/bigdata/configmaps/wordcount-submit-lock"
+
+    def test_a_submission_under_way_is_waited_for_and_its_driver_reported(self, env, run_module):
+        """Another run holds the submission lock: this one waits, then finds that run's driver and submits nothing."""
+        submission_lock(env)
+        looks = []
+
+        def other_run_finishes(path):
+            if path == self.LOCK:
+                looks.append(path)
+                if len(looks) == 2:  # the other run's spark-submit returned: its driver exists, its lock goes
+                    existing_driver(env, name="wordcount-other-driver", phase="Pending")
+                    env.rest.objects.pop(self.LOCK)
+        env.rest.on_get = other_run_finishes
+        outcome, result = run_module(spark_submit.main, args(env))
+        assert outcome == "exit", result
+        assert submits(env) == []
+        assert not result["changed"] and not result["submitted"]
+        assert result["driver_pod"] == "wordcount-other-driver"
+
+    def test_the_lock_is_taken_for_the_submission_and_released(self, env, run_module):
+        outcome, result = run_module(spark_submit.main, args(env))
+        assert outcome == "exit" and result["submitted"], result
+        [lock] = [c[2] for c in env.rest.calls if c[0] == "post" and c[1].endswith("/configmaps")]
+        assert lock["metadata"]["name"] == "wordcount-submit-lock"
+        assert lock["metadata"]["labels"]["bigdata.stack/app-name"] == "wordcount"
+        assert ("delete", self.LOCK) in env.rest.calls and self.LOCK not in env.rest.objects
+
+    def test_an_expired_lock_is_taken_over(self, env, run_module):
+        submission_lock(env, expires_in=-1)
+        outcome, result = run_module(spark_submit.main, args(env))
+        assert outcome == "exit" and result["submitted"], result
+        assert len(submits(env)) == 1
+
+    def test_a_lock_held_past_the_timeout_fails_naming_it(self, env, run_module):
+        submission_lock(env)
+        outcome, result = run_module(spark_submit.main, args(env, wait_timeout=1))
+        assert outcome == "fail" and submits(env) == []
+        assert result["msg"].startswith(
+            "another submission of wordcount (other-run) holds the lock ConfigMap bigdata/wordcount-submit-lock")

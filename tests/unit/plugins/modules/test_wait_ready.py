@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from types import SimpleNamespace
 
@@ -132,6 +133,132 @@ class TestRollout:
         assert result["checks"] == ["rollout of StatefulSet bigdata/kafka",
                                     "kafka health in a pod of StatefulSet kafka (KRaft leader, min_brokers 3)"]
         assert cluster.calls == []
+
+
+UNSCHEDULABLE_MESSAGE = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+
+
+def unschedulable(cluster, name):
+    pod = member(cluster, name, ready=False, phase="Pending")
+    pod["status"]["containerStatuses"] = []
+    pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                    "message": UNSCHEDULABLE_MESSAGE}]
+    cluster.add_pod(pod)
+    return pod
+
+
+def nodes(cluster, count):
+    for path in [p for p in cluster.objects if p.startswith("/api/v1/nodes/")]:
+        del cluster.objects[path]
+    for i in range(count):
+        cluster.objects["/api/v1/nodes/worker-%d" % i] = {"metadata": {"name": "worker-%d" % i}}
+
+
+def pod_event(cluster, pod_name, reason, message):
+    name = "%s.%s.%d" % (pod_name, reason, len(cluster.objects))
+    cluster.add("bigdata", "events", {"metadata": {"name": name, "namespace": "bigdata"}, "reason": reason,
+                                      "message": message,
+                                      "involvedObject": {"kind": "Pod", "name": pod_name, "uid": "uid-" + pod_name}})
+
+
+class TestStuckAndProgress:
+    def test_unschedulable_fails_after_stuck_timeout_with_the_schedulers_message(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        nodes(cluster, 3)
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=900, poll_interval=5, stuck_timeout=60))
+        assert outcome == "fail" and result["ready"] is None
+        assert sum(clock.sleeps) == 60
+        assert result["msg"] == (
+            "bigdata/kafka-0 cannot be scheduled and no node is being added (node count unchanged, no TriggeredScaleUp "
+            "event) after 60s: %s. Free or add capacity, or lower the requests" % UNSCHEDULABLE_MESSAGE)
+        assert result["resources"][0]["message"].startswith("0 of 1 replicas ready (missing kafka-0: Pending, Unschedulable")
+
+    def test_a_node_being_added_keeps_the_wait_going(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        nodes(cluster, 3)
+        # A node joins every 50 s: never 60 s without one.
+        cluster.on_get = lambda path: nodes(cluster, 3 + int(clock.now - 1000) // 50)
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=200, poll_interval=5, stuck_timeout=60))
+        assert result["msg"].startswith("timed out after 200s")
+
+    def test_triggered_scale_up_keeps_the_wait_going(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        pod_event(cluster, "kafka-0", "TriggeredScaleUp", "pod triggered scale-up: [{pool-a 2->3 (max: 5)}]")
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=200, poll_interval=5, stuck_timeout=60))
+        assert result["msg"].startswith("timed out after 200s")
+
+    def test_without_events_nor_nodes_to_read_only_the_timeout_ends_the_wait(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        cluster.denied.update(["/api/v1/nodes", "/api/v1/namespaces/bigdata/events"])
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=200, poll_interval=5, stuck_timeout=60))
+        assert result["msg"].startswith("timed out after 200s")
+        # With nodes readable (events not), the node count alone tells that no node came.
+        cluster.denied.discard("/api/v1/nodes")
+        nodes(cluster, 3)
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=200, poll_interval=5, stuck_timeout=60))
+        assert "cannot be scheduled" in result["msg"]
+
+    def test_stuck_timeout_zero_waits_for_the_timeout(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=200, poll_interval=5, stuck_timeout=0))
+        assert result["msg"].startswith("timed out after 200s")
+        assert not [call for call in cluster.calls if call[0] == "list"]
+
+    def test_missing_secret_volume_fails_naming_it(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        creating = member(cluster, "kafka-0", ready=False, phase="Pending", containers=[
+            {"name": "kafka", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}])
+        pod_event(cluster, "kafka-0", "FailedMount",
+                  'MountVolume.SetUp failed for volume "tls" : secret "kafka-tls" not found')
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=900, poll_interval=5, stuck_timeout=30))
+        assert outcome == "fail" and sum(clock.sleeps) == 30
+        assert result["msg"] == ("pod bigdata/kafka-0 cannot start: its volumes need Secret kafka-tls, which does not "
+                                 "exist (FailedMount for 30s). Create it, or fix the volume's name")
+        assert creating["metadata"]["name"] in result["resources"][0]["message"]
+
+    def test_a_secret_that_exists_now_is_not_missing(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        member(cluster, "kafka-0", ready=False, phase="Pending", containers=[
+            {"name": "kafka", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}])
+        pod_event(cluster, "kafka-0", "FailedMount",
+                  'MountVolume.SetUp failed for volume "tls" : secret "kafka-tls" not found')
+        cluster.add("bigdata", "secrets", {"metadata": {"name": "kafka-tls"}, "data": {}})
+        outcome, result = run_module(wait_ready.main, kafka_args(timeout=120, poll_interval=5, stuck_timeout=30))
+        assert result["msg"].startswith("timed out after 120s")
+
+    def test_progress_lines_every_interval_say_what_is_missing(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        lines = []
+        outcome, result = run_module(functools.partial(wait_ready.main, progress=lines.append),
+                                     kafka_args(timeout=95, poll_interval=5, stuck_timeout=0, progress_interval=30))
+        assert outcome == "fail"
+        assert [line.split("]")[0] for line in lines] == ["[30s of 95s", "[60s of 95s", "[90s of 95s"]
+        assert lines[0] == ("[30s of 95s] still waiting for StatefulSet bigdata/kafka: 0 of 1 replicas ready (missing "
+                            "kafka-0: Pending, Unschedulable: %s)" % UNSCHEDULABLE_MESSAGE)
+
+    def test_no_progress_lines_when_switched_off_or_done_early(self, cluster, run_module, clock):
+        statefulset(cluster, ready=0, replicas=1)
+        unschedulable(cluster, "kafka-0")
+        lines = []
+        run_module(functools.partial(wait_ready.main, progress=lines.append),
+                   kafka_args(timeout=95, poll_interval=5, stuck_timeout=0, progress_interval=0))
+        assert lines == []
+        statefulset(cluster, replicas=1, ready=1)
+        member(cluster, "kafka-0")
+        outcome, result = run_module(functools.partial(wait_ready.main, progress=lines.append), kafka_args())
+        assert outcome == "exit", result["msg"]
+        assert lines == []
+
+    def test_negative_stuck_timeout_is_refused(self, cluster, run_module):
+        outcome, result = run_module(wait_ready.main, kafka_args(stuck_timeout=-1))
+        assert outcome == "fail" and result["msg"] == (
+            "stuck_timeout and progress_interval must not be negative (0 switches them off)")
 
 
 def elasticsearch(cluster):
