@@ -72,14 +72,20 @@ def image(repository, tag, registry=""):
     return "%s:%s" % (repository, tag)
 
 
-def pod_security_context(uid, fs_group=None):
+def pod_security_context(uid, fs_group=None, platform="kubernetes"):
     """Pod-level securityContext that Pod Security ``restricted`` admits.
 
-    ``fsGroup`` makes mounted volumes writable by the image's non-root user.
+    ``fsGroup`` makes mounted volumes writable by the image's non-root user. On ``openshift`` the
+    restricted-v2 SCC assigns every pod a uid and fsGroup from the namespace's range and refuses
+    others, so ``runAsUser``, ``runAsGroup`` and ``fsGroup`` are left out there.
     """
     uid = int(uid)
     if uid == 0:
         raise ValueError("pod_security_context: uid 0 is root; restricted forbids it")
+    if platform not in ("kubernetes", "openshift"):
+        raise ValueError("pod_security_context: platform must be kubernetes or openshift, not %r" % (platform,))
+    if platform == "openshift":
+        return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     ctx = {
         "runAsNonRoot": True,
         "runAsUser": uid,

@@ -40,6 +40,8 @@ VARIANTS = {
                          "kafka_broker_replicas=3", "spark_driver_cores=1", "spark_executor_instances=3",
                          "spark_executor_cores=2", "bigdata_tls_enabled=true", "bigdata_wait_timeout=1800")
         for arg in ("-e", pair)]),
+    # dev on OpenShift: pods without fixed uid/fsGroup (the restricted-v2 SCC assigns them).
+    "dev-openshift": ("dev", ["-e", "bigdata_platform=openshift"]),
 }
 
 

@@ -25,6 +25,7 @@ import yaml
 from render_support import MIRROR, REPO, doc_id, documents, enabled_components, inventory_vars, rendered
 
 KUBERNETES_VERSIONS = ("1.33.0", "1.36.0")
+CLUSTER_SCOPED_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
                    "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
@@ -234,6 +235,9 @@ def test_namespace(any_doc):
     meta = doc.get("metadata") or {}
     if doc.get("kind") == "Namespace":
         assert meta.get("name") == namespace
+    elif doc.get("kind") in CLUSTER_SCOPED_KINDS:
+        # Cluster-scoped (the spark role's admission policy): named after the namespace instead.
+        assert "namespace" not in meta and namespace in meta.get("name", ""), meta
     else:
         assert meta.get("namespace") == namespace, "object lands in %r, not %r" % (meta.get("namespace"), namespace)
 

@@ -433,3 +433,14 @@ def test_every_filter_is_documented_with_its_own_arguments(name):
         name, inspect.signature(FILTERS[name]))
     positional = [p.strip() for p in str(documentation.get("positional", "")).split(",") if p.strip()]
     assert positional == parameters[1:len(positional) + 1]
+
+
+def test_pod_security_context_leaves_uid_and_groups_to_openshift():
+    # restricted-v2 assigns uid and fsGroup from the namespace's range and refuses fixed ones.
+    assert manifest.pod_security_context(185, 185, platform="openshift") == {
+        "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert manifest.pod_security_context(185, platform="kubernetes")["runAsUser"] == 185
+    with pytest.raises(ValueError):
+        manifest.pod_security_context(185, platform="openshfit")
+    with pytest.raises(ValueError):
+        manifest.pod_security_context(0, platform="openshift")
