@@ -149,8 +149,4 @@ OPENSHIFT_DOCS = [(r, d) for v, r, d in _docs("dev-openshift")]
 def test_openshift_pods_leave_uid_and_fs_group_to_the_scc(role, doc):
     assert doc is not None, "nothing was rendered for OpenShift"
     found = sorted(set(_id_fields(doc)))
-    if role == "elasticsearch" and found:
-        # roles/elasticsearch/templates belongs to another change of this sprint and still calls
-        # pod_security_context without platform=bigdata_platform: a known gap, shown as xfail.
-        pytest.xfail("roles/elasticsearch/templates still set %s on OpenShift" % found)
     assert found == [], "fixed uid/gid on OpenShift (restricted-v2 refuses them): %s" % found
