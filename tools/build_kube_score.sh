@@ -6,8 +6,9 @@
 #
 # One static binary (CGO off), nothing in the virtualenv. It goes to
 # ${BIGDATA_CACHE_DIR:-~/.cache/bigdata-stack}/kube-score/VERSION/bin/kube-score and is rebuilt only
-# when missing or when it does not run. About 2.5 minutes on 2 cores the first time (module
-# downloads included), then cached. The last line printed is the binary's path.
+# when missing or when it does not report the version. The first build with empty Go caches takes
+# about 2.5 CPU-minutes (148 MB of modules, 251 MB of build cache, a 22 MB binary), then seconds.
+# The last line printed is the binary's path.
 set -euo pipefail
 
 version=${1:-v1.20.0}
