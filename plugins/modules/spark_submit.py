@@ -527,6 +527,10 @@ class SparkSubmit(object):
                 self.rest.create("ConfigMap", body)
                 return
             except ApiError as e:
+                forbidden = sp.parse_forbidden(str(e.details().get("message") or "")) if e.status == 403 else None
+                if forbidden:
+                    raise sp.SparkError(sp.forbidden_message(
+                        forbidden, "The submission lock (ConfigMap %s/%s)" % (namespace, name)))
                 if e.status != 409:
                     raise
             held = self.rest.get("ConfigMap", namespace, name)

@@ -264,10 +264,12 @@ def test_submitter_without_rbac_gets_the_403_in_words_and_the_token_stays_secret
     ns = spark_ns["name"]
     core = client.CoreV1Api(api_client)
     rbac = client.RbacAuthorizationV1Api(api_client)
-    # May look at pods (the module's own reads) but not create anything.
+    # May look at pods (the module's own reads) and hold the submission lock (a ConfigMap), but not
+    # create pods. (Without the ConfigMap rights the lock is refused first: a unit test has that message.)
     core.create_namespaced_service_account(ns, {"metadata": {"name": "read-only"}})
     rbac.create_namespaced_role(ns, {"metadata": {"name": "pods-read"}, "rules": [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]})
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "delete"]}]})
     rbac.create_namespaced_role_binding(ns, {
         "metadata": {"name": "read-only"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-read"},

@@ -178,6 +178,11 @@ class FakeRest:
             if not allowed:
                 status["reason"] = ""
             return dict(body, status=status)
+        if path in self.denied:
+            plural = path.rsplit("/", 1)[1]
+            raise ApiError(403, "Forbidden", json.dumps({"message": (
+                '%s is forbidden: User "system:serviceaccount:ci:deployer" cannot create resource "%s" in API group "" '
+                'in the namespace "%s"' % (plural, plural, body["metadata"].get("namespace")))}), path)
         if path + "/" + body["metadata"]["name"] in self.objects:
             raise ApiError(409, "Conflict", '{"message": "already exists"}', path)
         self.objects[path + "/" + body["metadata"]["name"]] = body

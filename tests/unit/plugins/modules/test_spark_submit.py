@@ -400,3 +400,12 @@ class TestConcurrentSubmissions:
         assert outcome == "fail" and submits(env) == []
         assert result["msg"].startswith(
             "another submission of wordcount (other-run) holds the lock ConfigMap bigdata/wordcount-submit-lock")
+
+    def test_a_submitter_that_may_not_create_the_lock_gets_the_403_in_words(self, env, run_module):
+        env.rest.denied.add("/api/v1/namespaces/bigdata/configmaps")
+        outcome, result = run_module(spark_submit.main, args(env))
+        assert outcome == "fail" and submits(env) == []
+        assert result["msg"] == (
+            "The submission lock (ConfigMap bigdata/wordcount-submit-lock) was denied by the API server: "
+            "system:serviceaccount:ci:deployer may not create configmaps in namespace bigdata; grant it with a Role "
+            "and RoleBinding")
