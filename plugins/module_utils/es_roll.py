@@ -458,12 +458,12 @@ class ElasticsearchGate(object):
         restore = self._restore()
         try:
             error = self._put_allocation(restore)
-        except Exception as e:  # the transport failing must not hide the roll's own error
+        except Exception as e:  # pylint: disable=broad-except  # must not hide the roll's own error
             error = "%s: %s" % (type(e).__name__, e)
         if error:
-            reason = "shard allocation is still restricted (%s=%s): %s; reset it by hand with PUT _cluster/settings " \
-                     "{\"persistent\": {\"%s\": %s}}" % (ALLOCATION_SETTING, ALLOCATION_RESTRICTED, error,
-                                                           ALLOCATION_SETTING, json.dumps(restore))
+            manual = json.dumps({"persistent": {ALLOCATION_SETTING: restore}})
+            reason = "shard allocation is still restricted (%s=%s): %s; reset it by hand with PUT _cluster/settings %s" % (
+                ALLOCATION_SETTING, ALLOCATION_RESTRICTED, error, manual)
             self.notes.append(reason)
             return False, reason
         self.restricted = False
