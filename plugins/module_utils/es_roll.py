@@ -222,16 +222,16 @@ def single_copy_shards(shards, node_names):
     return found
 
 
-def precheck_findings(health, nodes, allocation, shards, pod_names):
+def precheck_findings(health, nodes, allocation, shards, pod_names, health_error=None, shards_error=None):
     """(refusals, notes) before the first pod is touched.
 
     health: _cluster/health document (None: unreadable); nodes: parse_nodes' list or None;
     allocation: (value, scope) of allocation_value; shards: parse_shards' list or None (asked
-    only for a yellow cluster of several nodes).
+    only for a yellow cluster of several nodes). *_error: why an answer is missing.
     """
     refusals, notes = [], []
     if health is None:
-        return ["the cluster health cannot be read, so nothing tells whether a restart is safe"], notes
+        return ["the cluster health cannot be read, so nothing tells whether a restart is safe: %s" % health_error], notes
     cluster = health.get("cluster_name")
     status = health["status"]
     nodes_count = health.get("number_of_nodes") or 0
@@ -252,6 +252,9 @@ def precheck_findings(health, nodes, allocation, shards, pod_names):
             "cluster %s has one node: it is unavailable while that node restarts, whatever the order; the "
             "gate still restricts allocation and waits for the node and for %s again" % (cluster, status)
         )
+    elif status == "yellow" and shards_error:
+        refusals.append("cluster %s is yellow and its shards cannot be listed to tell which restart is safe: %s"
+                        % (cluster, shards_error))
     elif status == "yellow" and shards is not None:
         for index, shard, node in single_copy_shards(shards, pod_names)[:5]:
             refusals.append(
@@ -381,9 +384,7 @@ class ElasticsearchGate(object):
 
     def precheck(self, pods):
         names = [_pod_name(pod) for pod in pods]
-        health, error = self._health()
-        if error:
-            self.notes.append(error)
+        health, health_error = self._health()
         nodes, error = self._nodes()
         if error:
             self.notes.append(error)
@@ -393,13 +394,11 @@ class ElasticsearchGate(object):
             allocation = (None, None)
         else:
             self.original = allocation
-        shards = None
+        shards, shards_error = None, None
         if health and health["status"] == "yellow" and (health.get("number_of_nodes") or 0) > 1:
-            shards, error = self._get(SHARDS_PATH, parse_shards)
-            if error:
-                return ["the cluster is yellow and its shards cannot be listed to tell which restart is safe: " + error]
+            shards, shards_error = self._get(SHARDS_PATH, parse_shards)
         self.baseline = health
-        refusals, notes = precheck_findings(health, nodes, allocation, shards, names)
+        refusals, notes = precheck_findings(health, nodes, allocation, shards, names, health_error, shards_error)
         self.notes.extend(notes)
         if refusals and self.force:
             self.notes.extend("forced (%s): %s" % (self.force_variable, reason) for reason in refusals)

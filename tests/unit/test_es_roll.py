@@ -339,8 +339,17 @@ class TestPrecheck:
         es.fail[("GET", "_cluster/health")] = (401, ES_UNAUTHENTICATED)
         gate = ElasticsearchGate(es)
         reasons = gate.precheck(pods_of(PROD_NODES))
-        assert reasons and "cannot be read" in reasons[0]
-        assert any("credentials" in note for note in gate.notes)
+        assert len(reasons) == 1 and "cannot be read" in reasons[0] and "answered 401" in reasons[0]
+        assert es.writes() == []
+
+    def test_yellow_with_unreadable_shards_refuses_unless_forced(self):
+        es = FakeES(health("yellow", unassigned=1), PROD_NODES)
+        es.fail[("GET", "_cat/shards")] = (403, {"error": {"type": "security_exception", "reason": "unauthorized"},
+                                                 "status": 403})
+        reasons = ElasticsearchGate(es).precheck(pods_of(PROD_NODES))
+        assert len(reasons) == 1 and "shards cannot be listed" in reasons[0] and "403" in reasons[0]
+        gate = ElasticsearchGate(es, force=True)
+        assert gate.precheck(pods_of(PROD_NODES)) == [] and any("shards cannot be listed" in n for n in gate.notes)
 
     def test_missing_node_is_a_note_not_a_refusal(self):
         nodes = [n for n in PROD_NODES if n["name"] != "elasticsearch-data-0"]
@@ -437,6 +446,19 @@ class TestRoll:
         ok, reason = gate.settled(p)
         assert not ok and reason.startswith("cluster bigdata is red, shards still recovering (4 unassigned, 2 initializing")
         es.recovered("red")
+        assert gate.settled(p)[0] is True
+
+    def test_forced_without_a_baseline_waits_for_yellow(self):
+        es = FakeES(health("red", unassigned=4, unassigned_primaries=2), PROD_NODES)
+        es.fail[("GET", "_cluster/health")] = (503, ES_NO_MASTER)
+        gate = ElasticsearchGate(es, force=True)
+        assert gate.precheck(pods_of(PROD_NODES)) == [] and gate.baseline is None
+        del es.fail[("GET", "_cluster/health")]
+        p = pod("elasticsearch-master-0")
+        gate.before(p)
+        ok, reason = gate.settled(p)
+        assert not ok and reason.startswith("cluster bigdata is red, waiting for yellow")
+        es.health = health("yellow", unassigned=2)
         assert gate.settled(p)[0] is True
 
     def test_dev_single_node_roll(self):
