@@ -149,6 +149,7 @@ def test_sim_down_leaves_nothing_of_the_runtime():
     variables = json.dumps({"simcluster_name": name, "simcluster_runtime_cidr": "10.214.0.0/24",
                             "simcluster_node_pools": [{"name": "w", "count": 1, "cpu": "4", "memory": "8Gi"}]})
     links_before = links()
+    started = []
     up = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables)
     try:
         assert up.returncode == 0, up.report()
@@ -185,12 +186,18 @@ def test_sim_down_leaves_nothing_of_the_runtime():
         assert len(made_netns) == 2, made_netns
         assert bridge in made_links and len(made_links) == 3, made_links  # bridge + one veth per pod
         assert all(link.startswith("bds-") for link in made_links), made_links
-        assert len(processes_under(state_dir)) >= 3, "the agent and its two pods, under %s" % state_dir
+        agent = processes_under(state_dir)
+        assert len(agent) == 1, "one agent (its command names %s): %s" % (state_dir, agent)
+        pod_pids = [int(pid) for netns in made_netns for pid in subprocess.run(
+            ["ip", "netns", "pids", netns], capture_output=True, text=True, check=True).stdout.split()]
+        assert len(pod_pids) == 2, pod_pids
+        started = agent + pod_pids
     finally:
         down = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables,
                             "-e", "simcluster_state=absent")
     assert down.returncode == 0, down.report()
     assert processes_under(state_dir) == []
+    assert [pid for pid in started if os.path.exists("/proc/%d" % pid)] == []
     assert {n for n in netns_list() if n.startswith(netns_prefix(name))} == set()
     assert links() - links_before == set()
     assert [d for d in os.listdir("/etc/netns") if d.startswith(netns_prefix(name))] == []

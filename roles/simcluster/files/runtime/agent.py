@@ -816,6 +816,13 @@ def stop(args):
     for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
         if name.startswith(prefix):
+            # Whatever still runs in one of this cluster's namespaces is a pod's process.
+            for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                    removed.append("process %s" % pid)
+                except ProcessLookupError:
+                    pass
             run(["ip", "netns", "del", name], check=False)
             shutil.rmtree(os.path.join("/etc/netns", name), ignore_errors=True)
             removed.append("netns " + name)
