@@ -17,8 +17,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "tools", "daemons"))
 import fetch  # noqa: E402,F401  tools/daemons/fetch.py (jars, versions from the role defaults)
 
-JAVA = os.environ.get("JAVA", "java")
-LOOPBACK = "127.0.0.1"
+# podsim.py lives with the simulated cluster's node agent, which runs pods the same way.
+sys.path.insert(0, os.path.join(REPO, "roles", "simcluster", "files", "runtime"))
+from podsim import JAVA, LOOPBACK  # noqa: E402,F401  one definition for both users
 
 _RUNNING = []
 

@@ -15,23 +15,13 @@ import subprocess
 
 import jmx_agent
 from daemon_support import LOOPBACK, find, free_ports, port_is_free, wait_until
-from podsim import PodSandbox, cluster_dns_names, write_hosts_file, write_shims
+from podsim import (FAST_JVM_OPTS as JVM_OPTS, KAFKA_IMAGE_BIN, KAFKA_SCRIPTS, PodSandbox,
+                    cluster_dns_names, write_hosts_file, write_shims)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The launcher scripts of the apache/kafka image the roles' scripts call, and their main classes.
-KAFKA_SCRIPTS = {
-    "kafka-storage.sh": "kafka.tools.StorageTool",
-    "kafka-server-start.sh": "kafka.Kafka",
-    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
-    "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
-    "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
-    "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
-    "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
-}
-IMAGE_BIN = "/opt/kafka/bin"
-# Fast JVM start on 2 shared cores instead of the image's G1 settings (not rendered by the role).
-JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true"]
+# The apache/kafka image's launcher scripts and the JVM options of their shims: podsim.py.
+IMAGE_BIN = KAFKA_IMAGE_BIN
 
 _LISTENER = re.compile(r"^(?P<name>[A-Za-z0-9_]+)://(?P<host>[^:,]*):(?P<port>[^,]+)$")
 _VOTER = re.compile(r"^(?P<id>\d+)@(?P<host>[^:,]+):(?P<port>\d+)$")

@@ -9,9 +9,15 @@ What a pod gets from Kubernetes, and what stands in for it here:
   write_hdfs_shim() in hdfs_sim.py);
 * the mount paths and image paths inside the command, the env and the mounted files -> rewritten
   to those directories, in one pass, longest path first (a bind mount, in effect);
-* env `valueFrom.fieldRef` -> the pod's name, namespace and 127.0.0.1 as its IP;
-* cluster DNS (pod FQDNs through the headless service, service names) -> a hosts file given to
-  every JVM with -Djdk.net.hosts.file, mapping those names to 127.0.0.1; names stay as rendered.
+* env `valueFrom.fieldRef` -> the pod's name, namespace and IP (127.0.0.1 in tests/daemons, the
+  IP of the pod's own network namespace under the node agent, runtime/agent.py);
+* cluster DNS (pod FQDNs through the headless service, service names) -> a hosts file (given to
+  every JVM with -Djdk.net.hosts.file in tests/daemons; the pod's /etc/hosts under the agent);
+  names stay as rendered.
+
+Two users: tests/daemons (one test boots the rendered pods on 127.0.0.1) and the simulated
+cluster's node agent (roles/simcluster/files/runtime/agent.py, pods of the API server, each in a
+network namespace of its own). This file lives once, here, for both.
 
 Nothing else is changed here. What must differ on this machine (ports, bind address) is done by
 kafka_sim.py and hdfs_sim.py, in the open, with the reason next to each change. A command that
@@ -26,7 +32,23 @@ import socket
 import stat
 import subprocess
 
-from daemon_support import JAVA, Daemon
+LOOPBACK = "127.0.0.1"
+JAVA = os.environ.get("JAVA", "java")
+
+# The launcher scripts of the apache/kafka image the kafka role's scripts call, and their main
+# classes (apache/kafka docker/jvm/Dockerfile installs the release under /opt/kafka).
+KAFKA_SCRIPTS = {
+    "kafka-storage.sh": "kafka.tools.StorageTool",
+    "kafka-server-start.sh": "kafka.Kafka",
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+    "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
+    "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
+    "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+}
+KAFKA_IMAGE_BIN = "/opt/kafka/bin"
+# Fast JVM start on 2 shared cores instead of the image's G1 settings (not rendered by the role).
+FAST_JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true"]
 
 
 def path_rewriter(path_map):
@@ -44,16 +66,20 @@ def path_rewriter(path_map):
     return lambda text: pattern.sub(lambda m: path_map[m.group(1)], text)
 
 
-def write_hosts_file(path, names):
-    """A hosts file mapping each of `names` to 127.0.0.1 (the only address daemons bind here).
+def write_hosts_file(path, names, own_name=None):
+    """A hosts file mapping `names` to addresses: a list maps each to 127.0.0.1 (tests/daemons,
+    where every daemon binds loopback); a dict {name: address} maps each to its own address.
 
-    It also maps this machine's host name, which the JVMs look up (InetAddress.getLocalHost) where
-    a pod would look up its own name in the /etc/hosts the kubelet writes.
+    It also maps the pod's own name (this machine's host name when `own_name` is None), which the
+    JVMs look up (InetAddress.getLocalHost) in the /etc/hosts the kubelet writes. The file is
+    rewritten in place (same inode), so a bind-mounted copy sees every update.
     """
+    if not isinstance(names, dict):
+        names = {name: LOOPBACK for name in names}
+    lines = ["127.0.0.1 localhost %s" % (own_name or socket.gethostname())]
+    lines += ["%s %s" % (names[name], name) for name in sorted(names)]
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write("127.0.0.1 localhost %s\n" % socket.gethostname())
-        for name in sorted(set(names)):
-            handle.write("127.0.0.1 %s\n" % name)
+        handle.write("\n".join(lines) + "\n")
     return path
 
 
@@ -93,7 +119,7 @@ def write_shims(directory, classpath, commands, jvm_opts, heap_env, opts_env, lo
     for name, main_class in commands.items():
         body = (
             "#!/bin/sh\n"
-            "# Stand-in for the image's %(name)s (tests/daemons/podsim.py).\n"
+            "# Stand-in for the image's %(name)s (roles/simcluster/files/runtime/podsim.py).\n"
             "set -e\n"
             "%(log_dir)s"
             "exec %(java)s %(jvm)s ${%(heap)s:--Xmx256m} ${%(logopts)s:-} ${%(opts)s:-} %(ldo)s"
@@ -113,7 +139,8 @@ class PodSandbox:
     """One pod of a rendered workload, ready to run its (first) container's command."""
 
     def __init__(self, root, pod_spec, pod_name, namespace, configmaps, image_paths,
-                 edit_config=None, extra_env=None, container=0, secrets=None):
+                 edit_config=None, extra_env=None, container=0, secrets=None,
+                 pod_ip=LOOPBACK, node_name="localhost"):
         """
         pod_spec     the pod template's spec (StatefulSet/Job spec.template.spec)
         configmaps   {name: data} of the rendered ConfigMaps
@@ -123,6 +150,8 @@ class PodSandbox:
                      applied to ConfigMap files before the container sees them
         extra_env    environment the pod does not set but this machine needs (JVM DNS file)
         container    index into `containers`, or the name of a container or init container
+        pod_ip       status.podIP as env fieldRef sees it
+        node_name    spec.nodeName as env fieldRef sees it
         """
         self.root = root
         self.pod_name = pod_name
@@ -191,7 +220,7 @@ class PodSandbox:
                 continue
             field = entry.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
             values = {"metadata.name": pod_name, "metadata.namespace": namespace,
-                      "status.podIP": "127.0.0.1", "spec.nodeName": "localhost"}
+                      "status.podIP": pod_ip, "spec.nodeName": node_name}
             if field not in values:
                 raise NotImplementedError("env %s from %s" % (entry["name"], entry.get("valueFrom")))
             self.env[entry["name"]] = values[field]
@@ -228,6 +257,9 @@ class PodSandbox:
                 self.pod_name, timeout, out[0], out[1]))
 
     def start(self, name=None, log_name="container.log"):
-        """Run the container command as a daemon (its own process group, log in the sandbox)."""
+        """Run the container command as a daemon of tests/daemons (its own process group, log in
+        the sandbox). The node agent starts containers its own way (in the pod's namespace)."""
+        from daemon_support import Daemon  # tests/daemons only: its registry stops leftovers
+
         return Daemon(name or self.pod_name, self.command, os.path.join(self.root, log_name),
                       env=self.env, cwd=self.root)

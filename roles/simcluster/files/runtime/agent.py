@@ -1,0 +1,876 @@
+#!/usr/bin/env python3
+"""The simulated cluster's node agent: runs, as local processes, the pods whose image it knows.
+
+kwok drives every other pod (its stages exclude these, kwokctl.yaml.j2). For a pod bound to a
+node of the simulated cluster whose every container image is one of --image (apache/kafka), the
+agent does what a kubelet and a CNI plugin would:
+
+* a network namespace of the pod's own (`bds-<cluster>-<namespace>-<pod>`), its IP from
+  --cidr on eth0 (a veth to the bridge --bridge, which has the first address), loopback up: every
+  pod listens on its rendered ports (several brokers on 9092) and nothing reaches beyond the bridge;
+* /etc/hosts of the pod (`ip netns exec` binds /etc/netns/<netns>/hosts over it): the pod's own
+  name, every pod FQDN <hostname>.<subdomain>.<namespace>.svc[.cluster.local] and every Service
+  name, a ClusterIP Service standing for its first ready pod (no kube-proxy here: a Service port
+  reaches the same port of that pod);
+* the containers' own commands through podsim.PodSandbox (the image's files as shims over the
+  Maven Central jars, volumes as directories that outlive the pod when they come from a claim,
+  env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns> ...`;
+* status on the API server: podIP, Running, Ready from the readiness probe (tcpSocket or exec),
+  restarts per restartPolicy with back-off, Terminated with the exit code; a deleted pod gets
+  SIGTERM, SIGKILL after its grace period, then the final delete a kubelet sends;
+* `kubectl exec` (wait_ready's Kafka checks): kwok serves it from an Exec object per pod that this
+  agent writes; kwok runs in a mount namespace where /opt/<image>/bin is the dispatcher below,
+  which enters the pod's network namespace and runs the image's shim with the pod's env.
+
+Everything it creates on the machine carries the prefix `bds-`; its state lives under --state-dir.
+SIGTERM stops every pod (grace periods honoured, capped by --stop-grace) and removes what it made.
+"""
+
+import argparse
+import base64
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from podsim import (FAST_JVM_OPTS, KAFKA_IMAGE_BIN, KAFKA_SCRIPTS, PodSandbox,  # noqa: E402
+                    write_hosts_file, write_shims)
+
+PREFIX = "bds-"
+LOG = logging.getLogger("bds-agent")
+
+# What the agent can stand in for: image repository -> how its files are made here.
+# jars: component of tools/daemons/fetch.py; bin: the image's launcher directory.
+IMAGES = {
+    "apache/kafka": {"component": "kafka", "bin": KAFKA_IMAGE_BIN, "scripts": KAFKA_SCRIPTS,
+                     "heap_env": "KAFKA_HEAP_OPTS", "opts_env": "KAFKA_OPTS",
+                     "log_opts_env": "KAFKA_LOG4J_OPTS", "log_dir_property": "kafka.logs.dir"},
+}
+
+
+def image_tag(image):
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+class ImageMatcher:
+    """Which images the agent runs: --image-pattern, the same regular expression kwok's stages
+    exclude (roles/simcluster/vars/main.yml builds it once for both); group 2 is the repository."""
+
+    def __init__(self, pattern):
+        self.pattern = re.compile(pattern)
+
+    def repository(self, image):
+        match = self.pattern.match(image)
+        return match.group(2) if match else None
+
+    def owned(self, pod):
+        """Whether every container (init containers too) runs an image the agent knows."""
+        spec = pod["spec"]
+        containers = spec.get("initContainers", []) + spec.get("containers", [])
+        return bool(containers) and all(self.repository(c["image"]) in IMAGES for c in containers)
+
+
+def short_hash(text, length=8):
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def run(cmd, check=True):
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError("%s: rc=%d %s" % (" ".join(cmd), proc.returncode, proc.stderr.strip()))
+    return proc
+
+
+def exit_code(returncode):
+    """A container's exit code as a kubelet reports it: 128 + the signal that ended it."""
+    return None if returncode is None else (128 - returncode if returncode < 0 else returncode)
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Api:
+    """The few API calls a kubelet makes, through the kubernetes client (JSON in, dicts out)."""
+
+    def __init__(self, kubeconfig):
+        from kubernetes import client, config
+
+        self.client = config.new_client_from_config(config_file=kubeconfig)
+        self.core = client.CoreV1Api(self.client)
+        self.custom = client.CustomObjectsApi(self.client)
+        self.exceptions = client.exceptions
+
+    @staticmethod
+    def _json(response):
+        return json.loads(response.data)
+
+    def pods(self):
+        return self._json(self.core.list_pod_for_all_namespaces(_preload_content=False))["items"]
+
+    def services(self):
+        return self._json(self.core.list_service_for_all_namespaces(_preload_content=False))["items"]
+
+    def configmap(self, namespace, name):
+        return self._json(self.core.read_namespaced_config_map(name, namespace, _preload_content=False))
+
+    def secret(self, namespace, name):
+        return self._json(self.core.read_namespaced_secret(name, namespace, _preload_content=False))
+
+    def patch_status(self, pod, status):
+        try:
+            self.core.patch_namespaced_pod_status(pod["metadata"]["name"], pod["metadata"]["namespace"],
+                                                  {"status": status})
+        except self.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def delete_pod(self, pod):
+        """The kubelet's last word on a pod whose containers stopped: delete it now."""
+        from kubernetes import client
+
+        try:
+            self.core.delete_namespaced_pod(
+                pod["metadata"]["name"], pod["metadata"]["namespace"],
+                body=client.V1DeleteOptions(grace_period_seconds=0,
+                                            preconditions=client.V1Preconditions(uid=pod["metadata"]["uid"])))
+        except self.exceptions.ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    def put_exec(self, pod, env, workdir):
+        """kwok's Exec object for `pod`: `kubectl exec` runs the command with this env locally."""
+        body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Exec",
+                "metadata": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+                             "labels": {"bigdata.stack/runtime": "process"}},
+                "spec": {"execs": [{"local": {"workDir": workdir, "envs": [
+                    {"name": k, "value": v} for k, v in sorted(env.items())]}}]}}
+        args = ("kwok.x-k8s.io", "v1alpha1", pod["metadata"]["namespace"], "execs")
+        try:
+            self.custom.create_namespaced_custom_object(*args, body)
+        except self.exceptions.ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.custom.patch_namespaced_custom_object(*args, pod["metadata"]["name"], body)
+
+    def delete_exec(self, pod):
+        try:
+            self.custom.delete_namespaced_custom_object(
+                "kwok.x-k8s.io", "v1alpha1", pod["metadata"]["namespace"], "execs", pod["metadata"]["name"])
+        except self.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+class Network:
+    """The bridge, the pods' namespaces and their IPs (what a CNI plugin would do)."""
+
+    def __init__(self, cluster, cidr, state_dir):
+        self.cluster = cluster
+        self.net = ipaddress.ip_network(cidr)
+        self.bridge = PREFIX + "br-" + short_hash(cluster, 6)
+        self.gateway = str(next(self.net.hosts()))
+        self.leases_path = os.path.join(state_dir, "ips.json")
+        self.lock = threading.Lock()
+        try:
+            with open(self.leases_path, encoding="utf-8") as handle:
+                self.leases = json.load(handle)
+        except FileNotFoundError:
+            self.leases = {}
+
+    def setup_bridge(self):
+        if run(["ip", "link", "show", self.bridge], check=False).returncode != 0:
+            run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        run(["ip", "addr", "replace", "%s/%d" % (self.gateway, self.net.prefixlen), "dev", self.bridge])
+        run(["ip", "link", "set", self.bridge, "up"])
+
+    def netns(self, pod):
+        meta = pod["metadata"]
+        return "%s%s-%s-%s" % (PREFIX, short_hash(self.cluster, 6), meta["namespace"], meta["name"])
+
+    def allocate(self, uid):
+        with self.lock:
+            if uid in self.leases:
+                return self.leases[uid]
+            used = set(self.leases.values()) | {self.gateway}
+            for host in self.net.hosts():
+                if str(host) not in used:
+                    self.leases[uid] = str(host)
+                    self._save()
+                    return str(host)
+        raise RuntimeError("no free pod IP left in %s" % self.net)
+
+    def release(self, uid):
+        with self.lock:
+            if self.leases.pop(uid, None):
+                self._save()
+
+    def _save(self):
+        with open(self.leases_path + ".new", "w", encoding="utf-8") as handle:
+            json.dump(self.leases, handle)
+        os.replace(self.leases_path + ".new", self.leases_path)
+
+    def create(self, pod, ip):
+        """The pod's namespace with `ip` on eth0, a veth to the bridge. Returns the netns name."""
+        name = self.netns(pod)
+        veth = PREFIX + short_hash(pod["metadata"]["uid"])
+        self.delete(pod)  # a namespace left by a killed agent
+        run(["ip", "netns", "add", name])
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p"])
+        run(["ip", "link", "set", veth + "p", "netns", name])
+        run(["ip", "link", "set", veth, "master", self.bridge, "up"])
+        run(["ip", "-n", name, "link", "set", veth + "p", "name", "eth0"])
+        run(["ip", "-n", name, "addr", "add", "%s/%d" % (ip, self.net.prefixlen), "dev", "eth0"])
+        run(["ip", "-n", name, "link", "set", "eth0", "up"])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        os.makedirs(os.path.join("/etc/netns", name), exist_ok=True)
+        return name
+
+    def delete(self, pod):
+        name = self.netns(pod)
+        run(["ip", "link", "del", PREFIX + short_hash(pod["metadata"]["uid"])], check=False)
+        run(["ip", "netns", "del", name], check=False)
+        shutil.rmtree(os.path.join("/etc/netns", name), ignore_errors=True)
+
+
+def dns_names(pods, services, runtime_ips):
+    """{name: IP} cluster DNS would answer for the pods the agent runs (see the module doc)."""
+    names = {}
+    by_ns = {}
+    for pod in pods:
+        ip = runtime_ips.get(pod["metadata"]["uid"])
+        if not ip:
+            continue
+        meta, spec = pod["metadata"], pod["spec"]
+        by_ns.setdefault(meta["namespace"], []).append((pod, ip))
+        if spec.get("hostname") and spec.get("subdomain"):
+            base = "%s.%s.%s.svc" % (spec["hostname"], spec["subdomain"], meta["namespace"])
+            names[base] = names[base + ".cluster.local"] = ip
+    for svc in services:
+        meta, spec = svc["metadata"], svc["spec"]
+        selector = spec.get("selector") or {}
+        if not selector:
+            continue
+        ready = [ip for pod, ip in by_ns.get(meta["namespace"], [])
+                 if all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+                 and is_ready(pod)]
+        if ready:
+            base = "%s.%s.svc" % (meta["name"], meta["namespace"])
+            names[base] = names[base + ".cluster.local"] = ready[0]
+            names.setdefault("%s@%s" % (meta["name"], meta["namespace"]), ready[0])
+    return names
+
+
+def is_ready(pod):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+class PodRunner(threading.Thread):
+    """One pod, from its namespace to its final delete (a kubelet's pod worker)."""
+
+    def __init__(self, agent, pod):
+        super().__init__(name="pod-%s/%s" % (pod["metadata"]["namespace"], pod["metadata"]["name"]),
+                         daemon=True)
+        self.agent = agent
+        self.pod = pod
+        self.uid = pod["metadata"]["uid"]
+        self.ip = None
+        self.netns = None
+        self.proc = None
+        self.deleted = threading.Event()
+        self.stopping = threading.Event()
+        self.restarts = 0
+        self.last_state = {}
+        self.ready = False
+        self.root = os.path.join(agent.state_dir, "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    # ---------------------------------------------------------------- status
+    def status(self, phase, state, ready=False, extra=None):
+        container = self.pod["spec"]["containers"][0]
+        conds_true = {"PodReadyToStartContainers": self.netns is not None,
+                      "Initialized": phase in ("Running", "Succeeded", "Failed"),
+                      "ContainersReady": ready, "Ready": ready}
+        old = {c["type"]: c for c in (self.pod.get("status") or {}).get("conditions") or []}
+        conditions = []
+        for kind, value in conds_true.items():
+            text = "True" if value else "False"
+            prev = old.get(kind)
+            conditions.append({"type": kind, "status": text, "lastTransitionTime":
+                               prev["lastTransitionTime"] if prev and prev.get("status") == text else now()})
+        statuses = [{"name": c["name"], "image": c["image"], "imageID": "", "containerID":
+                     "bds://%s/%s" % (self.uid, c["name"]), "ready": ready, "started": "running" in state,
+                     "restartCount": self.restarts, "state": state,
+                     "lastState": self.last_state} for c in [container]]
+        status = {"phase": phase, "conditions": conditions, "containerStatuses": statuses,
+                  "hostIP": self.agent.network.gateway, "hostIPs": [{"ip": self.agent.network.gateway}]}
+        if self.ip:
+            status["podIP"] = self.ip
+            status["podIPs"] = [{"ip": self.ip}]
+        if not (self.pod.get("status") or {}).get("startTime"):
+            status["startTime"] = now()
+        status.update(extra or {})
+        self.agent.api.patch_status(self.pod, status)
+        self.pod.setdefault("status", {}).update(status)
+
+    # ---------------------------------------------------------------- sandbox
+    def sandbox(self, container_name):
+        spec = self.pod["spec"]
+        ns = self.pod["metadata"]["namespace"]
+        configmaps, secrets = {}, {}
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                name = volume["configMap"]["name"]
+                configmaps[name] = self.agent.api.configmap(ns, name).get("data") or {}
+            if "secret" in volume:
+                name = volume["secret"]["secretName"]
+                secrets[name] = self._secret(ns, name)
+        container = next(c for c in spec.get("initContainers", []) + spec["containers"]
+                         if c["name"] == container_name)
+        image_bin = self.agent.image_bin(container["image"])
+        info = IMAGES[self.agent.matcher.repository(container["image"])]
+        # env valueFrom.secretKeyRef: read here, given to PodSandbox as plain values.
+        resolved = dict(spec, initContainers=[], containers=[self._resolve_env(ns, container)])
+        box = PodSandbox(self.root, resolved, self.pod["metadata"]["name"], ns, configmaps,
+                         {info["bin"]: image_bin}, container=0, secrets=secrets,
+                         pod_ip=self.ip, node_name=spec.get("nodeName", "localhost"))
+        return box
+
+    def _secret(self, ns, name):
+        data = self.agent.api.secret(ns, name).get("data") or {}
+        return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in data.items()}
+
+    def _resolve_env(self, ns, container):
+        container = dict(container)
+        env = []
+        for entry in container.get("env", []):
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                value = self._secret(ns, ref["name"]).get(ref["key"])
+                if value is None and not ref.get("optional"):
+                    raise RuntimeError("env %s: Secret %s has no key %s" % (entry["name"], ref["name"], ref["key"]))
+                entry = {"name": entry["name"], "value": value or ""}
+            env.append(entry)
+        container["env"] = env
+        return container
+
+    # ---------------------------------------------------------------- processes
+    def spawn(self, box, log_name):
+        os.makedirs(self.root, exist_ok=True)
+        with open(os.path.join(self.root, log_name), "ab") as log:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.netns] + box.command, env=box.env,
+                                    cwd=box.root, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.agent.record_pid(self.uid, proc.pid)
+        return proc
+
+    def stop_process(self, grace):
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return None if proc is None else proc.returncode
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                return proc.wait(timeout=max(wait, 0))
+            except subprocess.TimeoutExpired:
+                continue
+        return proc.poll()
+
+    def probe(self, probe, box):
+        """True when the probe passes (tcpSocket on the pod IP, or exec in the pod)."""
+        container = self.pod["spec"]["containers"][0]
+        timeout = probe.get("timeoutSeconds", 1)
+        if "tcpSocket" in probe:
+            port = probe["tcpSocket"]["port"]
+            if isinstance(port, str):
+                port = next(p["containerPort"] for p in container.get("ports", []) if p.get("name") == port)
+            try:
+                with socket.create_connection((self.ip, int(port)), timeout=timeout):
+                    return True
+            except OSError:
+                return False
+        if "exec" in probe:
+            cmd = [box.rewrite(part) for part in probe["exec"]["command"]]
+            try:
+                return subprocess.run(["ip", "netns", "exec", self.netns] + cmd, env=box.env, cwd=box.root,
+                                      capture_output=True, timeout=timeout + 30, check=False,
+                                      start_new_session=True).returncode == 0
+            except subprocess.TimeoutExpired:
+                return False
+        LOG.warning("%s: probe %s is not supported here: counted as passing", self.name, sorted(probe))
+        return True
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - reported on the pod, never silently
+            LOG.exception("%s failed", self.name)
+            try:
+                self.status("Pending", {"waiting": {"reason": "RunContainerError", "message": str(exc)[:2000]}})
+            except Exception:  # noqa: BLE001
+                LOG.exception("%s: cannot report the failure", self.name)
+            self.deleted.wait()
+        finally:
+            self.teardown()
+
+    def _run(self):
+        spec = self.pod["spec"]
+        # A new pod gets empty emptyDirs; a claim's directory (same pod name: same claim, as a
+        # StatefulSet names them) keeps its data.
+        for volume in spec.get("volumes", []):
+            if "emptyDir" in volume:
+                shutil.rmtree(os.path.join(self.root, "volumes", volume["name"]), ignore_errors=True)
+        self.ip = self.agent.network.allocate(self.uid)
+        self.netns = self.agent.network.create(self.pod, self.ip)
+        self.agent.refresh_dns(force=True)
+        for init in spec.get("initContainers", []):
+            box = self.sandbox(init["name"])
+            self.status("Pending", {"waiting": {"reason": "PodInitializing"}})
+            self.proc = self.spawn(box, "init-%s.log" % init["name"])
+            while self.proc.poll() is None and not self.deleted.is_set():
+                time.sleep(0.5)
+            if self.deleted.is_set():
+                return
+            if self.proc.returncode != 0:
+                self.status("Failed" if spec.get("restartPolicy") == "Never" else "Pending",
+                            {"waiting": {"reason": "Init:Error", "message": "init container %s exited %d"
+                                         % (init["name"], exit_code(self.proc.returncode))}})
+                self.deleted.wait()
+                return
+        name = spec["containers"][0]["name"]
+        box = self.sandbox(name)
+        self.agent.api_exec(self.pod, self, box)
+        policy = spec.get("restartPolicy", "Always")
+        backoff = 10
+        while not self.deleted.is_set():
+            started = now()
+            self.proc = self.spawn(box, "container.log")
+            self.ready = False
+            self.status("Running", {"running": {"startedAt": started}})
+            code = self._watch(box, started)
+            if code is None:  # deleted while running
+                return
+            reason = "Completed" if code == 0 else "Error"
+            terminated = {"terminated": {"exitCode": code, "reason": reason, "startedAt": started,
+                                         "finishedAt": now(), "containerID": "bds://%s/%s" % (self.uid, name)}}
+            if policy == "Never" or (policy == "OnFailure" and code == 0):
+                self.status("Succeeded" if code == 0 else "Failed", terminated)
+                self.deleted.wait()
+                return
+            self.restarts += 1
+            self.last_state = terminated
+            self.status("Running", {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                                "back-off %ds restarting failed container %s" % (backoff, name)}})
+            if self.deleted.wait(backoff):
+                return
+            backoff = min(backoff * 2, 300)
+
+    def _watch(self, box, started):
+        """Probe until the process exits (its exit code) or the pod is deleted (None)."""
+        container = self.pod["spec"]["containers"][0]
+        startup = container.get("startupProbe")
+        readiness = container.get("readinessProbe")
+        liveness = container.get("livenessProbe")
+        started_ok = startup is None
+        fails = {"startup": 0, "readiness": 0, "liveness": 0}
+        next_probe = time.monotonic() + (readiness or {}).get("initialDelaySeconds", 0)
+        while True:
+            if self.deleted.wait(1):
+                return None
+            code = exit_code(self.proc.poll())
+            if code is not None:
+                return code
+            if time.monotonic() < next_probe:
+                continue
+            if not started_ok:
+                if self.probe(startup, box):
+                    started_ok = True
+                else:
+                    fails["startup"] += 1
+                    if fails["startup"] >= startup.get("failureThreshold", 3):
+                        LOG.info("%s: startup probe failed %d times: restarting", self.name, fails["startup"])
+                        return exit_code(self.stop_process(self.grace()))
+                    next_probe = time.monotonic() + startup.get("periodSeconds", 10)
+                    continue
+            ready = True
+            if readiness:
+                ok = self.probe(readiness, box)
+                fails["readiness"] = 0 if ok else fails["readiness"] + 1
+                ready = ok or (self.ready and fails["readiness"] < readiness.get("failureThreshold", 3))
+            if liveness and not self.probe(liveness, box):
+                fails["liveness"] += 1
+                if fails["liveness"] >= liveness.get("failureThreshold", 3):
+                    LOG.info("%s: liveness probe failed: restarting", self.name)
+                    return exit_code(self.stop_process(self.grace()))
+            else:
+                fails["liveness"] = 0
+            if ready != self.ready:
+                self.ready = ready
+                self.status("Running", {"running": {"startedAt": started}}, ready=ready)
+                self.agent.refresh_dns(force=True)
+            period = (readiness or {}).get("periodSeconds", 10)
+            next_probe = time.monotonic() + (min(period, 2) if not ready else period)
+
+    def grace(self):
+        meta = self.pod["metadata"]
+        value = meta.get("deletionGracePeriodSeconds")
+        if value is None:
+            value = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        return min(int(value), self.agent.stop_grace) if self.stopping.is_set() else int(value)
+
+    def teardown(self):
+        code = exit_code(self.stop_process(self.grace()))
+        if self.deleted.is_set() and not self.stopping.is_set():
+            name = self.pod["spec"]["containers"][0]["name"]
+            if code is not None:
+                try:
+                    self.status("Failed" if code else "Succeeded", {"terminated": {
+                        "exitCode": code, "reason": "Completed" if code == 0 else "Error", "finishedAt": now(),
+                        "containerID": "bds://%s/%s" % (self.uid, name)}})
+                except Exception:  # noqa: BLE001
+                    LOG.exception("%s: final status", self.name)
+            self.agent.api.delete_exec(self.pod)
+            self.agent.api.delete_pod(self.pod)
+        self.agent.network.delete(self.pod)
+        if not self.stopping.is_set():
+            self.agent.network.release(self.uid)
+        self.agent.forget_pid(self.uid)
+        LOG.info("%s: stopped (exit %s)", self.name, code)
+
+
+class Agent:
+    def __init__(self, args):
+        self.cluster = args.cluster
+        self.images = set(args.image)
+        unknown = self.images - set(IMAGES)
+        if unknown:
+            raise SystemExit("bds-agent: no stand-in for %s (known: %s)" % (sorted(unknown), sorted(IMAGES)))
+        self.matcher = ImageMatcher(args.image_pattern)
+        self.state_dir = args.state_dir
+        self.stop_grace = args.stop_grace
+        self.fetch_dir = args.fetch_dir
+        os.makedirs(os.path.join(self.state_dir, "pids"), exist_ok=True)
+        self.api = Api(args.kubeconfig)
+        self.network = Network(self.cluster, args.cidr, self.state_dir)
+        self.runners = {}
+        self.dns_state = None
+        self.dns_lock = threading.Lock()
+        self.last_pods = []
+        self.last_services = []
+        self.stop = threading.Event()
+
+    # pid files: `simcluster_state=absent` kills exactly these if the agent itself was killed.
+    def record_pid(self, uid, pid):
+        with open(os.path.join(self.state_dir, "pids", uid), "w", encoding="utf-8") as handle:
+            handle.write("%d\n" % pid)
+
+    def forget_pid(self, uid):
+        try:
+            os.remove(os.path.join(self.state_dir, "pids", uid))
+        except FileNotFoundError:
+            pass
+
+    def image_bin(self, image):
+        """The shims standing in for the image's launcher directory, for the image's version."""
+        info = IMAGES[self.matcher.repository(image)]
+        version = image_tag(image)
+        release = re.match(r"^(\d+\.\d+\.\d+)", version)
+        sys.path.insert(0, self.fetch_dir)
+        import fetch  # tools/daemons/fetch.py: where the jars of a version live
+
+        home = fetch.home_dir(info["component"], release.group(1) if release else version)
+        if not (release and os.path.isfile(os.path.join(home, ".complete"))):
+            raise RuntimeError(
+                "no %s jars for image %s in %s: fetch them with `python3 %s/fetch.py %s` (the role's "
+                "version) or `cd %s && python3 -c \"import fetch; fetch.ensure('%s', '%s')\"`"
+                % (info["component"], image, home, self.fetch_dir, info["component"], self.fetch_dir,
+                   info["component"], version))
+        target = os.path.join(self.state_dir, "images", "%s-%s" % (info["component"], version), "bin")
+        if not os.path.isdir(target):
+            write_shims(target + ".new", fetch.classpath(info["component"], release.group(1)), info["scripts"],
+                        FAST_JVM_OPTS, heap_env=info["heap_env"], opts_env=info["opts_env"],
+                        log_opts_env=info["log_opts_env"], log_dir_property=info["log_dir_property"])
+            os.replace(target + ".new", target)
+        return target
+
+    def api_exec(self, pod, runner, box):
+        env = dict(box.env)
+        env.update({"BDS_NETNS": runner.netns, "BDS_IMAGE_BIN": self.image_bin(pod["spec"]["containers"][0]["image"])})
+        self.api.put_exec(pod, env, box.root)
+
+    def refresh_dns(self, force=False):
+        """Rewrite every pod's /etc/hosts (in place) when the names or addresses changed."""
+        with self.dns_lock:
+            if force:
+                self.last_pods = self.api.pods()
+                self.last_services = self.api.services()
+            ips = {uid: r.ip for uid, r in self.runners.items() if r.ip}
+            # A runner's own view is newer than the list for readiness.
+            pods = []
+            for pod in self.last_pods:
+                runner = self.runners.get(pod["metadata"]["uid"])
+                if runner is not None:
+                    pod = dict(pod, status=dict(pod.get("status") or {}, conditions=(
+                        [{"type": "Ready", "status": "True" if runner.ready else "False"}])))
+                pods.append(pod)
+            names = dns_names(pods, self.last_services, ips)
+            state = json.dumps([names, sorted(ips.items())], sort_keys=True)
+            if state == self.dns_state and not force:
+                return
+            self.dns_state = state
+            for runner in list(self.runners.values()):
+                if not runner.netns:
+                    continue
+                ns = runner.pod["metadata"]["namespace"]
+                mine = {}
+                for name, ip in names.items():
+                    if "@" in name:
+                        svc, svc_ns = name.split("@")
+                        if svc_ns == ns:
+                            mine[svc] = ip  # a Service by its bare name, from its own namespace
+                    else:
+                        mine[name] = ip
+                spec = runner.pod["spec"]
+                own = spec.get("hostname") or runner.pod["metadata"]["name"]
+                mine[own] = runner.ip
+                path = os.path.join("/etc/netns", runner.netns, "hosts")
+                if os.path.isdir(os.path.dirname(path)):
+                    write_hosts_file(path, mine, own_name=own)
+
+    def write_dispatchers(self):
+        """<state>/exec-bin/<image dir>/<script>: what kwok's mount namespace shows as the image's
+        launcher directory (/opt/kafka/bin -> exec-bin/kafka), for `kubectl exec`."""
+        for info in IMAGES.values():
+            target = os.path.join(self.state_dir, "exec-bin", info["bin"].strip("/").split("/")[1])
+            os.makedirs(target, exist_ok=True)
+            for script in info["scripts"]:
+                path = os.path.join(target, script)
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(
+                        "#!/bin/sh\n# kubectl exec <pod> -- %s/%s: in the pod's network namespace, with the "
+                        "pod's env (kwok's Exec object), the image's stand-in (bds-agent).\n"
+                        "[ -n \"${BDS_NETNS:-}\" ] || { echo 'not a pod of the bds node agent' >&2; exit 126; }\n"
+                        "exec ip netns exec \"$BDS_NETNS\" \"$BDS_IMAGE_BIN/%s\" \"$@\"\n"
+                        % (info["bin"], script, script))
+                os.chmod(path, 0o755)
+
+    def loop(self, interval):
+        self.write_dispatchers()
+        self.network.setup_bridge()
+        LOG.info("bds-agent for %s: images %s, pods on %s (bridge %s)", self.cluster, sorted(self.images),
+                 self.network.net, self.network.bridge)
+        while not self.stop.is_set():
+            try:
+                self.sync()
+            except Exception:  # noqa: BLE001 - the API server restarting; try again
+                LOG.exception("sync failed")
+            self.stop.wait(interval)
+        self.shutdown()
+
+    def sync(self):
+        pods = self.api.pods()
+        seen = set()
+        for pod in pods:
+            meta = pod["metadata"]
+            if not pod["spec"].get("nodeName") or not self.matcher.owned(pod):
+                continue
+            phase = (pod.get("status") or {}).get("phase")
+            uid = meta["uid"]
+            seen.add(uid)
+            runner = self.runners.get(uid)
+            if runner is None:
+                if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
+                    if meta.get("deletionTimestamp"):
+                        self.api.delete_exec(pod)
+                        self.api.delete_pod(pod)  # never started here: nothing to stop
+                    continue
+                runner = PodRunner(self, pod)
+                self.runners[uid] = runner
+                LOG.info("%s: starting", runner.name)
+                runner.start()
+            else:
+                runner.pod["metadata"] = meta
+                if meta.get("deletionTimestamp"):
+                    runner.deleted.set()
+        for uid, runner in list(self.runners.items()):
+            if uid not in seen:
+                runner.deleted.set()
+            if not runner.is_alive():
+                del self.runners[uid]
+        self.last_pods = pods
+        self.last_services = self.api.services()
+        self.refresh_dns()
+
+    def shutdown(self):
+        LOG.info("stopping %d pods", len(self.runners))
+        for runner in self.runners.values():
+            runner.stopping.set()
+            runner.deleted.set()
+        for runner in self.runners.values():
+            runner.join(self.stop_grace + 15)
+        run(["ip", "link", "del", self.network.bridge], check=False)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _read_pid(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(handle.read().strip() or 0) or None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _ours(pid, state_dir):
+    """Whether process `pid` is one this agent started: its command names the state directory
+    (every container command runs in a sandbox under it) or is the agent itself."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return False
+    return state_dir in cmdline or "ip netns exec " + PREFIX in cmdline
+
+
+def start(args, argv):
+    """Start the agent in the background unless it runs; prints `started` or `running`."""
+    pid_file = os.path.join(args.state_dir, "agent.pid")
+    pid = _read_pid(pid_file)
+    if pid and _alive(pid) and _ours(pid, args.state_dir):
+        print("running %d" % pid)
+        return 0
+    os.makedirs(args.state_dir, exist_ok=True)
+    run_argv = [a for a in argv if a != "start"]
+    with open(os.path.join(args.state_dir, "agent.log"), "ab") as log:
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "run"] + run_argv,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=args.state_dir)
+    with open(pid_file, "w", encoding="utf-8") as handle:
+        handle.write("%d\n" % proc.pid)
+    bridge = Network(args.cluster, args.cidr, args.state_dir).bridge
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.stderr.write("bds-agent exited %s at start; its log, %s/agent.log:\n" % (proc.returncode, args.state_dir))
+            with open(os.path.join(args.state_dir, "agent.log"), encoding="utf-8", errors="replace") as handle:
+                sys.stderr.write("".join(handle.readlines()[-30:]))
+            return 1
+        if run(["ip", "link", "show", bridge], check=False).returncode == 0:
+            print("started %d" % proc.pid)
+            return 0
+        time.sleep(0.5)
+    sys.stderr.write("bds-agent started (pid %d) but made no bridge %s in 30 s\n" % (proc.pid, bridge))
+    return 1
+
+
+def stop(args):
+    """Stop the agent (it stops its pods), then remove whatever a killed agent left: the processes
+    of its pid files, the namespaces, veths and bridge of this cluster. Prints what it removed."""
+    removed = []
+    pid_file = os.path.join(args.state_dir, "agent.pid")
+    pid = _read_pid(pid_file)
+    if pid and _alive(pid) and _ours(pid, args.state_dir):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + args.stop_grace + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        removed.append("agent %d" % pid)
+    if os.path.exists(pid_file):
+        os.remove(pid_file)
+    pids_dir = os.path.join(args.state_dir, "pids")
+    for name in sorted(os.listdir(pids_dir)) if os.path.isdir(pids_dir) else []:
+        pid = _read_pid(os.path.join(pids_dir, name))
+        if pid and _alive(pid) and _ours(pid, args.state_dir):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            removed.append("process %d" % pid)
+        os.remove(os.path.join(pids_dir, name))
+    network = Network(args.cluster, args.cidr, args.state_dir)
+    prefix = "%s%s-" % (PREFIX, short_hash(args.cluster, 6))
+    for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(prefix):
+            # Whatever still runs in one of this cluster's namespaces is a pod's process.
+            for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                    removed.append("process %s" % pid)
+                except ProcessLookupError:
+                    pass
+            run(["ip", "netns", "del", name], check=False)
+            shutil.rmtree(os.path.join("/etc/netns", name), ignore_errors=True)
+            removed.append("netns " + name)
+    if run(["ip", "link", "show", network.bridge], check=False).returncode == 0:
+        ports = run(["ip", "-o", "link", "show", "master", network.bridge], check=False).stdout
+        for line in ports.splitlines():
+            veth = line.split(":")[1].strip().split("@")[0]
+            run(["ip", "link", "del", veth], check=False)
+            removed.append("veth " + veth)
+        run(["ip", "link", "del", network.bridge], check=False)
+        removed.append("bridge " + network.bridge)
+    if os.path.exists(network.leases_path):
+        os.remove(network.leases_path)
+    print("removed: " + (", ".join(removed) if removed else "nothing"))
+    return 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["run", "start", "stop"])
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--cidr", required=True)
+    parser.add_argument("--image", action="append", help="repository, e.g. apache/kafka")
+    parser.add_argument("--image-pattern", help="regular expression, group 2 the repository")
+    parser.add_argument("--fetch-dir", help="tools/daemons (fetch.py)")
+    parser.add_argument("--stop-grace", type=int, default=30)
+    parser.add_argument("--interval", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    args.state_dir = os.path.abspath(args.state_dir)
+    if args.action == "stop":
+        return stop(args)
+    missing = [flag for flag, value in (("--kubeconfig", args.kubeconfig), ("--image", args.image),
+                                        ("--image-pattern", args.image_pattern),
+                                        ("--fetch-dir", args.fetch_dir)) if not value]
+    if missing:
+        parser.error("%s needs %s" % (args.action, ", ".join(missing)))
+    if args.action == "start":
+        return start(args, argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
+    agent = Agent(args)
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
+    agent.loop(args.interval)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

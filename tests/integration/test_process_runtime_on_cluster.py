@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright: bigdata.stack contributors
+# Apache License 2.0 (see LICENSE)
+"""The simulated cluster's node agent (roles/simcluster/files/runtime/agent.py) runs Kafka for real.
+
+* dev's Kafka, deployed by site.yml with application health ON: wait_ready's KRaft checks
+  (kubectl exec of kafka-metadata-quorum.sh and kafka-broker-api-versions.sh) pass against the
+  broker process, in its own network namespace with the pod IP, listening on 9092 as rendered;
+  killing a broker's JVM makes the same wait fail, naming the pod, and the agent restarts it
+  (restartPolicy Always: restartCount 1, last state exit code 137), after which the wait passes.
+* Two pods both listen on 9092, each reached at its own pod IP (no port rewriting), and
+  `simcluster_state=absent` leaves no process, network namespace, veth or bridge of the runtime
+  (counted, on a cluster of this test's own so that the session's cluster stays up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import uuid
+
+from kubernetes import client, config
+
+from helpers import run_playbook, wait_for
+
+CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
+# roles/simcluster/defaults/main.yml simcluster_runtime_cidr (the session's cluster).
+RUNTIME_CIDR = ipaddress.ip_network("10.213.0.0/24")
+
+
+def cluster_name(kubeconfig):
+    """The simulated cluster's name: .../kwok/clusters/<name>/kubeconfig.yaml."""
+    return os.path.basename(os.path.dirname(kubeconfig))
+
+
+def netns_prefix(name):
+    """What agent.py names a pod's network namespace: bds-<sha256(cluster)[:6]>-<ns>-<pod>."""
+    return "bds-%s-" % hashlib.sha256(name.encode()).hexdigest()[:6]
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def site(namespace, kubeconfig, *args, **extra):
+    variables = {"bigdata_namespace": namespace, "bigdata_instance": namespace,
+                 "bigdata_components": ["kafka"], "bigdata_wait_application_health": True,
+                 "bigdata_wait_timeout": 420}
+    variables.update(extra)
+    return run_playbook("site.yml", "-i", "inventories/dev", "-e", json.dumps(variables), *args,
+                        kubeconfig=kubeconfig)
+
+
+def broker_pid(state_dir, pod):
+    """The broker's JVM: the agent's pid file of the pod (the start script execs the JVM)."""
+    path = os.path.join(state_dir, "pids", pod.metadata.uid)
+    with open(path, encoding="utf-8") as handle:
+        pid = int(handle.read())
+    assert "kafka.Kafka" in cmdline(pid) and state_dir in cmdline(pid), cmdline(pid)
+    return pid
+
+
+def test_kafka_runs_as_processes_and_wait_ready_checks_them(api_client, sim_kubeconfig, restricted_namespace):
+    namespace = restricted_namespace
+    core = client.CoreV1Api(api_client)
+    state_dir = os.path.join(CACHE, "runtime", cluster_name(sim_kubeconfig))
+
+    deployed = site(namespace, sim_kubeconfig)
+    assert deployed.returncode == 0, deployed.report()
+
+    pods = {p.metadata.name: p for p in core.list_namespaced_pod(namespace).items}
+    brokers = [pods["kafka-broker-0"]]
+    ips = [p.status.pod_ip for p in brokers]
+    assert all(ipaddress.ip_address(ip) in RUNTIME_CIDR for ip in ips), ips
+    for pod in brokers:
+        netns = netns_prefix(cluster_name(sim_kubeconfig)) + "%s-%s" % (namespace, pod.metadata.name)
+        listening = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", "sport", "= :9092"],
+                                   capture_output=True, text=True, check=True).stdout
+        assert "0.0.0.0:9092" in listening, (netns, listening)
+        broker_pid(state_dir, pod)
+
+    # The broker's JVM hangs (SIGSTOP: its port still accepts connections, so the pod stays Ready
+    # by its tcpSocket probe): the wait's KRaft checks, run in the pod, fail and say so.
+    victim = brokers[0]
+    pid = broker_pid(state_dir, victim)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        hung = site(namespace, sim_kubeconfig, "--tags", "wait", bigdata_wait_timeout=15)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert hung.returncode != 0, hung.report()
+    assert "waiting in namespace %s" % namespace in hung.stdout, hung.stdout[-3000:]
+    assert "ready: false" in hung.stdout and "kafka" in hung.stdout, hung.stdout[-3000:]
+
+    # The JVM is killed: the agent reports it and restarts it (restartPolicy Always), then the wait
+    # passes again against the new process.
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted():
+        status = core.read_namespaced_pod(victim.metadata.name, namespace).status.container_statuses[0]
+        return status.restart_count >= 1 and status.last_state.terminated and status
+    status = wait_for(restarted, timeout=60, what="the agent to restart kafka-broker-0")
+    assert status.last_state.terminated.exit_code == 137, status.last_state
+
+    recovered = site(namespace, sim_kubeconfig)
+    assert recovered.returncode == 0, recovered.report()
+    assert recovered.recap()["changed"] == 0, recovered.report()
+
+
+def links():
+    return {line.split(":")[1].strip().split("@")[0]
+            for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                                       check=True).stdout.splitlines()}
+
+
+def netns_list():
+    return {line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                                       check=True).stdout.splitlines() if line.strip()}
+
+
+# The pod's command: answer every connection on 9092 with the pod's name.
+LISTEN_9092 = """
+import os, socket
+server = socket.create_server(("0.0.0.0", 9092))
+while True:
+    conn, _ = server.accept()
+    conn.sendall(os.environ["POD_NAME"].encode())
+    conn.close()
+"""
+
+
+def processes_under(path):
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and path in cmdline(int(p)))
+
+
+def test_sim_down_leaves_nothing_of_the_runtime():
+    name = "rt-" + uuid.uuid4().hex[:6]
+    state_dir = os.path.join(CACHE, "runtime", name)
+    bridge = "bds-br-" + hashlib.sha256(name.encode()).hexdigest()[:6]
+    variables = json.dumps({"simcluster_name": name, "simcluster_runtime_cidr": "10.214.0.0/24",
+                            "simcluster_node_pools": [{"name": "w", "count": 1, "cpu": "4", "memory": "8Gi"}]})
+    links_before = links()
+    started = []
+    up = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables)
+    try:
+        assert up.returncode == 0, up.report()
+        kubeconfig = os.path.join(CACHE, "kwok", "clusters", name, "kubeconfig.yaml")
+        core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+        # The service account controller may be slow on a loaded machine; the pod needs only this.
+        try:
+            core.create_namespaced_service_account("default", client.V1ServiceAccount(
+                metadata=client.V1ObjectMeta(name="default")))
+        except client.exceptions.ApiException as exc:
+            assert exc.status == 409, exc
+        for index in range(2):
+            core.create_namespaced_pod("default", client.V1Pod(
+                metadata=client.V1ObjectMeta(name="sleeper-%d" % index),
+                spec=client.V1PodSpec(termination_grace_period_seconds=5, containers=[client.V1Container(
+                    name="main", image="apache/kafka:4.4.0", command=["python3", "-c", LISTEN_9092],
+                    env=[client.V1EnvVar(name="POD_NAME", value_from=client.V1EnvVarSource(
+                        field_ref=client.V1ObjectFieldSelector(field_path="metadata.name")))])])))
+        wait_for(lambda: all(p.status.pod_ip and p.status.phase == "Running"
+                             for p in core.list_namespaced_pod("default").items), timeout=120,
+                 what="the agent to run both pods")
+        # Both on 9092, each at its own IP.
+        for pod in core.list_namespaced_pod("default").items:
+            def answer():
+                try:
+                    with socket.create_connection((pod.status.pod_ip, 9092), timeout=2) as conn:
+                        return conn.recv(100).decode()
+                except OSError:
+                    return None
+            assert wait_for(answer, timeout=30, what="%s on %s:9092" % (pod.metadata.name, pod.status.pod_ip)) \
+                == pod.metadata.name
+        made_netns = {n for n in netns_list() if n.startswith(netns_prefix(name))}
+        made_links = links() - links_before
+        assert len(made_netns) == 2, made_netns
+        assert bridge in made_links and len(made_links) == 3, made_links  # bridge + one veth per pod
+        assert all(link.startswith("bds-") for link in made_links), made_links
+        agent = processes_under(state_dir)
+        assert len(agent) == 1, "one agent (its command names %s): %s" % (state_dir, agent)
+        pod_pids = [int(pid) for netns in made_netns for pid in subprocess.run(
+            ["ip", "netns", "pids", netns], capture_output=True, text=True, check=True).stdout.split()]
+        assert len(pod_pids) == 2, pod_pids
+        started = agent + pod_pids
+    finally:
+        down = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables,
+                            "-e", "simcluster_state=absent")
+    assert down.returncode == 0, down.report()
+    assert processes_under(state_dir) == []
+    assert [pid for pid in started if os.path.exists("/proc/%d" % pid)] == []
+    assert {n for n in netns_list() if n.startswith(netns_prefix(name))} == set()
+    assert links() - links_before == set()
+    assert [d for d in os.listdir("/etc/netns") if d.startswith(netns_prefix(name))] == []
