@@ -11,6 +11,10 @@
 * Two pods both listen on 9092, each reached at its own pod IP (no port rewriting), and
   `simcluster_state=absent` leaves no process, network namespace, veth or bridge of the runtime
   (counted, on a cluster of this test's own so that the session's cluster stays up).
+
+The runtime is off by default (simcluster_runtime=false: it needs root, and booting a real broker
+for every stack the other tests deploy would cost minutes each), so both tests start a simulated
+cluster of their own with it on.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import socket
 import subprocess
 import uuid
 
+import pytest
 from kubernetes import client, config
 
 from helpers import run_playbook, wait_for
 
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
-# roles/simcluster/defaults/main.yml simcluster_runtime_cidr (the session's cluster).
-RUNTIME_CIDR = ipaddress.ip_network("10.213.0.0/24")
+# A range of this module's own, apart from the default (roles/simcluster/defaults/main.yml).
+RUNTIME_CIDR = ipaddress.ip_network("10.215.0.0/24")
 
 
 def cluster_name(kubeconfig):
@@ -69,9 +74,30 @@ def broker_pid(state_dir, pod):
     return pid
 
 
-def test_kafka_runs_as_processes_and_wait_ready_checks_them(api_client, sim_kubeconfig, restricted_namespace):
-    namespace = restricted_namespace
+@pytest.fixture(scope="module")
+def runtime_kubeconfig():
+    """A dev-shaped simulated cluster of this module's own, with the node agent on; removed after."""
+    name = "rt-" + uuid.uuid4().hex[:6]
+    variables = json.dumps({"simcluster_name": name, "simcluster_runtime": True,
+                            "simcluster_runtime_cidr": str(RUNTIME_CIDR)})
+    up = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables)
+    try:
+        assert up.returncode == 0, up.report()
+        yield os.path.join(CACHE, "kwok", "clusters", name, "kubeconfig.yaml")
+    finally:
+        down = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables,
+                            "-e", "simcluster_state=absent")
+        assert down.returncode == 0, down.report()
+
+
+def test_kafka_runs_as_processes_and_wait_ready_checks_them(runtime_kubeconfig):
+    sim_kubeconfig = runtime_kubeconfig
+    api_client = config.new_client_from_config(config_file=sim_kubeconfig)
     core = client.CoreV1Api(api_client)
+    namespace = "test-" + uuid.uuid4().hex[:8]
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=namespace, labels={"pod-security.kubernetes.io/enforce": "restricted",
+                                "pod-security.kubernetes.io/enforce-version": "latest"})))
     state_dir = os.path.join(CACHE, "runtime", cluster_name(sim_kubeconfig))
 
     deployed = site(namespace, sim_kubeconfig)
@@ -146,7 +172,8 @@ def test_sim_down_leaves_nothing_of_the_runtime():
     name = "rt-" + uuid.uuid4().hex[:6]
     state_dir = os.path.join(CACHE, "runtime", name)
     bridge = "bds-br-" + hashlib.sha256(name.encode()).hexdigest()[:6]
-    variables = json.dumps({"simcluster_name": name, "simcluster_runtime_cidr": "10.214.0.0/24",
+    variables = json.dumps({"simcluster_name": name, "simcluster_runtime": True,
+                            "simcluster_runtime_cidr": "10.214.0.0/24",
                             "simcluster_node_pools": [{"name": "w", "count": 1, "cpu": "4", "memory": "8Gi"}]})
     links_before = links()
     started = []
