@@ -7,13 +7,14 @@ not use it: it makes its own namespace.
 """
 
 import json
+import os
 import uuid
 
 import pytest
 import yaml
 from kubernetes import client
 
-from helpers import run_playbook
+from helpers import FAST_START_JVM, run_playbook
 # The names its tests assert on (the gate of driver-held.yaml, the submitter's account) stay there.
 from test_spark_submit_on_cluster import GATE, SETUP, SUBMITTER_SA
 
@@ -45,3 +46,12 @@ def spark_ns(api_client, sim_kubeconfig, tmp_path_factory):
         yield {"name": name, "dir": directory}
     finally:
         core.delete_namespace(name)
+
+
+@pytest.fixture(autouse=True)
+def fast_start_spark_submit(monkeypatch):
+    """SPARK_SUBMIT_OPTS with FAST_START_JVM for every test here, so the spark-submit JVMs the
+    spark_submit module starts (through ansible-playbook, which passes the environment on) start as
+    the daemon tests' JVMs do. The module adds its own options after these
+    (plugins/modules/spark_submit.py, run_spark_submit); nothing it submits changes."""
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", (os.environ.get("SPARK_SUBMIT_OPTS", "") + " " + FAST_START_JVM).strip())
