@@ -27,3 +27,8 @@ def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
             return last
         time.sleep(interval)
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+
+
+# JVM options for a fast start on 2 shared cores, for the JVMs tests start that live seconds (the
+# same as every JVM of tests/daemons). Never for measurements: tools/ do not use them.
+FAST_START_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"

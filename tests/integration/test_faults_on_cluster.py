@@ -27,7 +27,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from helpers import run_playbook, wait_for
-from test_spark_submit_on_cluster import app_options, spark_ns, spark_submit  # noqa: F401 (spark_ns: a fixture)
+from test_spark_submit_on_cluster import app_options, spark_submit
 from test_spark_submit_on_cluster import drivers as spark_drivers
 
 STACK = "app.kubernetes.io/part-of=bigdata-stack"

@@ -21,7 +21,6 @@ import time
 import uuid
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -34,28 +33,6 @@ APPLICATION = "local:///opt/spark/examples/src/main/python/pi.py"
 DRIVER_SA = "spark-driver"  # the role's spark_service_account
 SUBMITTER_SA = "spark-submitter-sa"  # bound to the role's Role spark-submitter (spark_submitter_subjects)
 GATE = "bigdata.stack/test-hold"
-
-
-@pytest.fixture(scope="module")
-def spark_ns(api_client, sim_kubeconfig, tmp_path_factory):
-    """A restricted namespace prepared by the bigdata.stack.spark role; its pod templates as files."""
-    core = client.CoreV1Api(api_client)
-    name = "test-spark-" + uuid.uuid4().hex[:8]
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
-        name=name, labels={"pod-security.kubernetes.io/enforce": "restricted",
-                           "pod-security.kubernetes.io/enforce-version": "latest"})))
-    directory = tmp_path_factory.mktemp("spark-templates")
-    try:
-        core.create_namespaced_service_account(name, {"metadata": {"name": SUBMITTER_SA}})
-        subjects = json.dumps({"spark_submitter_subjects": [{"kind": "ServiceAccount", "name": SUBMITTER_SA}]})
-        run_playbook(SETUP, "-e", "test_namespace=" + name, "-e", "test_dir=%s" % directory, "-e", subjects,
-                     kubeconfig=sim_kubeconfig, check=True)
-        driver = yaml.safe_load((directory / "driver.yaml").read_text())
-        driver["spec"]["schedulingGates"] = [{"name": GATE}]
-        (directory / "driver-held.yaml").write_text(yaml.safe_dump(driver))
-        yield {"name": name, "dir": directory}
-    finally:
-        core.delete_namespace(name)
 
 
 def app_options(ns, name, **overrides):
