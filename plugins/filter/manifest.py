@@ -331,7 +331,12 @@ def jvm_heap_options(heap):
 
 
 _BINARY_UNITS = (("Ei", 2 ** 60), ("Pi", 2 ** 50), ("Ti", 2 ** 40), ("Gi", 2 ** 30), ("Mi", 2 ** 20), ("Ki", 2 ** 10))
-_QUANTITY_EXAMPLES = {"cpu": "500m or 2", "memory": "512Mi or 2Gi"}
+_QUANTITY_EXAMPLES = {"cpu": "500m or 2", "memory": "512Mi or 2Gi", "ephemeral-storage": "256Mi or 2Gi"}
+# What every container's resources hold, requests and limits alike. ephemeral-storage bounds what
+# the container writes outside its volumes that claim space (its log files, a writable root, and
+# for the pod as a whole its emptyDirs): without it one pod can fill a node's disk and the kubelet
+# evicts whatever it picks.
+RESOURCE_KINDS = ("cpu", "memory", "ephemeral-storage")
 
 
 def _binary_size(size):
@@ -353,11 +358,12 @@ def _resource_quantities(resources, prefix, problems):
     found = {}
     for section in ("requests", "limits"):
         block = resources.get(section)
-        for resource in ("cpu", "memory"):
+        for resource in RESOURCE_KINDS:
             name = "%sresources.%s.%s" % (prefix, section, resource)
             value = block.get(resource) if isinstance(block, Mapping) else None
             if value is None:
-                problems.append("%s is missing: set the requests and limits of both cpu and memory." % name)
+                problems.append("%s is missing: set the requests and limits of cpu, memory and ephemeral-storage."
+                                % name)
                 continue
             amount = cpu_millicores(value, None) if resource == "cpu" else quantity_bytes(value, None)
             if amount is None or amount <= 0:
@@ -372,12 +378,12 @@ def resource_errors(workload, prefix, max_heap_percent=100, min_storage=None):
     """What is wrong with a workload's resources, heap and storage: one sentence per problem.
 
     ``workload`` has the shape every role uses: ``resources`` as a container takes it
-    (``{requests: {cpu, memory}, limits: {cpu, memory}}``), and where the workload has them ``heap``
+    (``{requests: {cpu, memory, ephemeral-storage}, limits: {cpu, memory, ephemeral-storage}}``), and where the workload has them ``heap``
     (a JVM size) and ``storage_size`` (a quantity). ``prefix`` followed by a key is the name the
     user wrote: ``kafka_broker_`` names ``kafka_broker_resources.limits.memory`` and
     ``kafka_broker_heap``; ``elasticsearch_node_pools[name=data].`` names the keys of a pool.
 
-    Rules: the four quantities are positive and well-formed, requests do not exceed limits, the
+    Rules: the six quantities are present, positive and well-formed, requests do not exceed limits, the
     heap is below the memory limit and at most ``max_heap_percent`` of it, the storage at least
     ``min_storage``. An empty list means the workload is fine.
     """
@@ -390,10 +396,11 @@ def resource_errors(workload, prefix, max_heap_percent=100, min_storage=None):
     if isinstance(resources, Mapping) and resources:
         found = _resource_quantities(resources, prefix, problems)
     else:
-        problems.append("%sresources=%s must be a mapping {requests: {cpu, memory}, limits: {cpu, memory}}, "
+        problems.append("%sresources=%s must be a mapping {requests: {cpu, memory, ephemeral-storage}, "
+                        "limits: {cpu, memory, ephemeral-storage}}, "
                         "as Kubernetes takes a container's resources." % (prefix, resources))
         found = {}
-    for resource in ("cpu", "memory"):
+    for resource in RESOURCE_KINDS:
         request, limit = found.get(("requests", resource)), found.get(("limits", resource))
         if request and limit and request[1] > limit[1]:
             problems.append("%sresources.requests.%s=%s exceeds %sresources.limits.%s=%s: lower the request "

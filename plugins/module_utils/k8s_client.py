@@ -275,9 +275,39 @@ class Cluster(object):
                     stderr.append(ws.read_stderr())
             if ws.is_open():
                 return None, "".join(stdout), "".join(stderr) + "\ntimed out after %ss" % timeout
-            return ws.returncode, "".join(stdout), "".join(stderr)
+            # The status channel (3), read here rather than through the client's returncode, which
+            # raises "invalid literal for int()" when the command never ran (no such container, no
+            # exec on the node): that status carries a message, not an exit code.
+            return (exec_exit_code(ws.read_channel(EXEC_STATUS_CHANNEL), "exec in pod %s/%s" % (namespace, pod)),
+                    "".join(stdout), "".join(stderr))
         finally:
             ws.close()
+
+
+EXEC_STATUS_CHANNEL = 3
+
+
+def exec_exit_code(status_text, what):
+    """The exit code in pods/exec's status channel (a metav1.Status as JSON).
+
+    Success is 0; a command that ended with another code is reported as a Failure whose
+    details.causes hold reason ExitCode and the code. Any other Failure means the command did not
+    run (e.g. "no exec found for container"): ApiError with the API server's message.
+    """
+    try:
+        status = json.loads(status_text) if status_text else {}
+    except ValueError:
+        status = {}
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message"))
+            except (TypeError, ValueError):
+                break
+    raise ApiError(status.get("code") or 500, status.get("reason") or "ExecFailed",
+                   status.get("message") or status_text or "the exec ended without a status", what)
 
 
 def _text(data):

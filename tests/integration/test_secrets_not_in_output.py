@@ -9,13 +9,19 @@ generated too), no application health wait (no container runs here):
 1. site.yml -vvv --diff --skip-tags wait (the first run: every password, encryption key and
    certificate is generated and applied; no rollout wait, no pipeline start);
 2. playbooks/deploy_app.yml -vvv (reads the stack's Secrets and configuration to submit an app);
-3. teardown.yml -vvv.
+3. site.yml -vvv --check --diff --skip-tags wait (a re-run in check mode: every role reads the
+   Secrets it generated earlier and shows what it would change);
+4. site.yml -vvv --tags elasticsearch with the application health wait and a short timeout: a run
+   that fails after the Secrets are read. The role reads its Secrets in apply, and the wait reads
+   the elastic password to ask the cluster's health with curl in a pod, which cannot succeed here
+   (no container runs), so the wait fails with its message (the failure path);
+5. teardown.yml -vvv.
 
 Between 2 and 3 the Secrets are read back from the cluster: every Secret of the namespace with
 the stack's label app.kubernetes.io/part-of=bigdata-stack. Each value of a key that holds a secret
 (a password, a private key, an encryption key, a token), decoded, its base64 form as stored, and
 every line of a PEM private key's body, is then searched in the complete stdout and stderr of the
-three runs and in ansible-runner's event data (what AWX would keep). Usernames and certificates
+five runs and in ansible-runner's event data (what AWX would keep). Usernames and certificates
 are public and not searched.
 """
 
@@ -64,13 +70,33 @@ def secret_needles(secrets):
     return needles
 
 
+def log_name(name):
+    """'site.yml -vvv --check --diff' -> 'site.yml_-vvv_--check_--diff': one file per run."""
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
 def passed(name, run):
     """Fail naming the failed task and its message; keep every run's full output for a look."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    (LOG_DIR / (name.split()[0] + ".log")).write_text("$ %s\n%s\n%s" % (" ".join(run.command), run.stdout, run.stderr))
+    (LOG_DIR / (log_name(name) + ".log")).write_text("$ %s\n%s\n%s" % (" ".join(run.command), run.stdout, run.stderr))
     failed = ["%s: %s" % (r["task"], r["result"].get("msg", r["result"])) for r in run.task_results()
               if r["status"] == "failed" and not r["ignore_errors"]]
     assert run.returncode == 0, "%s failed (full output in %s): %s\n%s" % (name, LOG_DIR, failed, run.report())
+
+
+def failed_after_reading_secrets(name, run, secret_read_task, failing_task):
+    """The run failed, in failing_task, after secret_read_task had read the Secrets."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    (LOG_DIR / (log_name(name) + ".log")).write_text("$ %s\n%s\n%s" % (" ".join(run.command), run.stdout, run.stderr))
+    results = run.task_results()
+    tasks = [(r["task"], r["status"]) for r in results]
+    failed = [i for i, r in enumerate(results) if r["status"] == "failed" and not r["ignore_errors"]]
+    read = [i for i, r in enumerate(results) if r["task"].endswith(secret_read_task) and r["status"] == "ok"]
+    assert run.returncode != 0 and failed, "%s should have failed (in %r); tasks: %s" % (name, failing_task, tasks)
+    assert results[failed[0]]["task"].endswith(failing_task), (
+        "%s failed in %r, not in %r: %s" % (name, results[failed[0]]["task"], failing_task,
+                                            results[failed[0]]["result"].get("msg")))
+    assert read and read[0] < failed[0], "%s failed before %r read the Secrets: %s" % (name, secret_read_task, tasks)
 
 
 def leaks(needles, runs):
@@ -129,6 +155,19 @@ def test_no_secret_in_verbose_output(sim_kubeconfig, api_client, namespace):
     kinds = {where.split(" (")[0] for where in needles.values()}
     assert any("tls.key" in k for k in kinds) and any("password" in k for k in kinds), (
         "expected generated passwords and TLS keys among the Secrets, found %s" % sorted(kinds))
+
+    # A re-run in check mode with diff: every role reads its kept Secrets and diffs its manifests.
+    runs["site.yml -vvv --check --diff"] = run_playbook("site.yml", "--check", "--diff", "--skip-tags", "wait",
+                                                        *extra, kubeconfig=sim_kubeconfig)
+    passed("site.yml -vvv --check --diff", runs["site.yml -vvv --check --diff"])
+    # The failure path: the elasticsearch role reads its Secrets, applies, and its wait (which reads
+    # the elastic password for its health check) fails: no container runs on the simulated nodes.
+    runs["site.yml -vvv failing"] = run_playbook(
+        "site.yml", "--tags", "elasticsearch", *extra,
+        "-e", "bigdata_wait_application_health=true", "-e", "bigdata_wait_timeout=30", kubeconfig=sim_kubeconfig)
+    failed_after_reading_secrets("site.yml -vvv failing", runs["site.yml -vvv failing"],
+                                 "Read the Secrets an earlier run generated",
+                                 "Wait for every node pool to roll out, then for the cluster health")
 
     runs["teardown.yml -vvv"] = run_playbook("teardown.yml", *extra, kubeconfig=sim_kubeconfig)
     passed("teardown.yml -vvv", runs["teardown.yml -vvv"])

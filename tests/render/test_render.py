@@ -2,7 +2,8 @@
 
 * schema: strict kubernetes-validate against Kubernetes 1.33 and 1.36 (unknown fields fail);
 * Pod Security restricted for every pod spec, including pod templates kept in ConfigMaps;
-* requests and limits for cpu and memory on every container of a workload;
+* requests and limits for cpu, memory and ephemeral-storage on every container of a workload, and
+  a pod's ephemeral-storage limit at least the size limits of its disk-backed emptyDirs;
 * the app.kubernetes.io labels on every object, pod template and volume claim template;
 * pinned images, all moved to bigdata_image_registry when it is set;
 * StatefulSets keep their volumes (PVC retention Retain);
@@ -21,6 +22,7 @@ import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 import yaml
+from kubernetes.utils import parse_quantity
 
 from render_support import MIRROR, REPO, doc_id, documents, enabled_components, inventory_vars, rendered
 
@@ -256,10 +258,36 @@ def test_resources(workload_doc):
     for c in containers(pod_spec(doc)):
         resources = c.get("resources") or {}
         for section in ("requests", "limits"):
-            for resource in ("cpu", "memory"):
+            for resource in ("cpu", "memory", "ephemeral-storage"):
                 if not (resources.get(section) or {}).get(resource):
                     missing.append("%s: %s.%s" % (c.get("name"), section, resource))
     assert not missing, "containers without resources: %s" % ", ".join(missing)
+
+
+def quantity_bytes(value):
+    return int(parse_quantity(value))
+
+
+def _ephemeral_limit(container):
+    return quantity_bytes(((container.get("resources") or {}).get("limits") or {}).get("ephemeral-storage", "0"))
+
+
+def test_ephemeral_storage_limit_covers_the_emptydirs(workload_doc):
+    """The kubelet evicts a pod whose emptyDirs and logs exceed the pod's ephemeral-storage limit
+    (the sum of its containers' limits, or the largest init container's if larger): the limit a
+    role gives must leave room for the size limits of the emptyDirs it mounts on disk."""
+    assert workload_doc is not None, "no workload was rendered"
+    _variant, _role, doc = workload_doc
+    spec = pod_spec(doc)
+    pod_limit = max([sum(_ephemeral_limit(c) for c in spec.get("containers") or [])]
+                    + [_ephemeral_limit(c) for c in spec.get("initContainers") or []])
+    empty_dirs = {v["name"]: quantity_bytes(v["emptyDir"].get("sizeLimit", "0"))
+                  for v in spec.get("volumes") or [] if "emptyDir" in v and v["emptyDir"].get("medium") != "Memory"}
+    unbounded = sorted(name for name, size in empty_dirs.items() if size == 0)
+    assert not unbounded, "emptyDirs on disk without a sizeLimit: %s" % ", ".join(unbounded)
+    assert pod_limit > sum(empty_dirs.values()), (
+        "the pod's ephemeral-storage limit (%d MiB) does not exceed its emptyDirs' size limits (%s): raise the "
+        "workload's resources.limits.ephemeral-storage" % (pod_limit // 2 ** 20, empty_dirs))
 
 
 def test_images_pinned(pod_doc):

@@ -18,7 +18,8 @@ _spec.loader.exec_module(manifest)
 FILTERS = manifest.FilterModule().filters()
 GI = 2 ** 30
 MI = 2 ** 20
-RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "256Mi"},
+             "limits": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}}
 
 
 # Labels, images, security contexts, spreading
@@ -315,40 +316,55 @@ def test_a_workload_within_the_rules_has_no_errors():
 
 
 def test_a_malformed_quantity_is_named_with_its_value_and_an_example():
-    resources = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1 GB"}}
+    resources = {"requests": dict(RESOURCES["requests"]), "limits": dict(RESOURCES["limits"], memory="1 GB")}
     errors = manifest.resource_errors({"resources": resources, "heap": "512m"}, "kafka_broker_")
     # The heap cannot be compared with a malformed limit: one error, not two.
     assert errors == ["kafka_broker_resources.limits.memory=1 GB is not a positive Kubernetes quantity "
                       "(e.g. 512Mi or 2Gi)."]
 
 
-@pytest.mark.parametrize(("resource", "value"), [("cpu", "0"), ("cpu", "-1"), ("memory", "0Gi"), ("cpu", "2 cores")])
-def test_zero_negative_and_malformed_quantities_are_errors(resource, value):
+@pytest.mark.parametrize(("resource", "value", "example"), [
+    ("cpu", "0", "500m or 2"), ("cpu", "-1", "500m or 2"), ("memory", "0Gi", "512Mi or 2Gi"),
+    ("cpu", "2 cores", "500m or 2"), ("ephemeral-storage", "0", "256Mi or 2Gi"),
+    ("ephemeral-storage", "1 GB", "256Mi or 2Gi")])
+def test_zero_negative_and_malformed_quantities_are_errors(resource, value, example):
     resources = {"requests": dict(RESOURCES["requests"], **{resource: value}), "limits": RESOURCES["limits"]}
     errors = manifest.resource_errors({"resources": resources}, "x_")
     assert errors == ["x_resources.requests.%s=%s is not a positive Kubernetes quantity (e.g. %s)."
-                      % (resource, value, "500m or 2" if resource == "cpu" else "512Mi or 2Gi")]
+                      % (resource, value, example)]
 
 
 def test_requests_must_not_exceed_limits():
-    resources = {"requests": {"cpu": "1500m", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2048Mi"}}
+    resources = {"requests": {"cpu": "1500m", "memory": "2Gi", "ephemeral-storage": "2Gi"},
+                 "limits": {"cpu": "1", "memory": "2048Mi", "ephemeral-storage": "1Gi"}}
     errors = manifest.resource_errors({"resources": resources}, "hdfs_namenode_")
     assert errors == ["hdfs_namenode_resources.requests.cpu=1500m exceeds hdfs_namenode_resources.limits.cpu=1: "
-                      "lower the request or raise the limit."]
+                      "lower the request or raise the limit.",
+                      "hdfs_namenode_resources.requests.ephemeral-storage=2Gi exceeds "
+                      "hdfs_namenode_resources.limits.ephemeral-storage=1Gi: lower the request or raise the limit."]
 
 
 def test_every_quantity_is_required():
     errors = manifest.resource_errors({"resources": {"requests": {"cpu": "1"}, "limits": "2Gi"}}, "x_")
     assert [e.split(" ")[0] for e in errors] == [
-        "x_resources.requests.memory", "x_resources.limits.cpu", "x_resources.limits.memory"]
-    assert all("is missing: set the requests and limits of both cpu and memory." in e for e in errors)
+        "x_resources.requests.memory", "x_resources.requests.ephemeral-storage", "x_resources.limits.cpu",
+        "x_resources.limits.memory", "x_resources.limits.ephemeral-storage"]
+    assert all("is missing: set the requests and limits of cpu, memory and ephemeral-storage." in e for e in errors)
+
+
+def test_ephemeral_storage_is_required_where_cpu_and_memory_are_set():
+    """A resources block written before ephemeral-storage was required is refused, naming both keys."""
+    resources = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    assert manifest.resource_errors({"resources": resources}, "kibana_") == [
+        "kibana_resources.%s.ephemeral-storage is missing: set the requests and limits of cpu, memory and "
+        "ephemeral-storage." % section for section in ("requests", "limits")]
 
 
 @pytest.mark.parametrize("resources", [None, "1Gi", {}, []])
 def test_resources_must_be_a_mapping_with_requests_and_limits(resources):
     errors = manifest.resource_errors({"resources": resources}, "kibana_")
     assert len(errors) == 1 and errors[0].startswith("kibana_resources=")
-    assert "{requests: {cpu, memory}, limits: {cpu, memory}}" in errors[0]
+    assert "{requests: {cpu, memory, ephemeral-storage}, limits: {cpu, memory, ephemeral-storage}}" in errors[0]
 
 
 def test_heap_must_be_smaller_than_the_memory_limit_by_default():
@@ -370,7 +386,7 @@ def test_heap_at_most_a_share_of_the_memory_limit(percent, largest, too_large):
 
 
 def test_suggested_heaps_are_jvm_sizes():
-    resources = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}}
+    resources = {"requests": dict(RESOURCES["requests"], memory="4Gi"), "limits": dict(RESOURCES["limits"], memory="4Gi")}
     too_large, = manifest.resource_errors({"resources": resources, "heap": "4g"}, "x_")
     assert "half the limit, 2g," in too_large
     too_large, = manifest.resource_errors({"resources": resources, "heap": "4g"}, "x_", max_heap_percent=30)
@@ -400,7 +416,8 @@ def test_storage_size_must_be_a_positive_quantity(size):
 
 
 def test_every_problem_is_reported_at_once():
-    resources = {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    resources = {"requests": dict(RESOURCES["requests"], cpu="2", memory="2Gi"),
+                 "limits": dict(RESOURCES["limits"], cpu="1", memory="1Gi")}
     errors = manifest.resource_errors({"resources": resources, "heap": "2g", "storage_size": "1Mi"}, "x_",
                                       min_storage="1Gi")
     assert [e.split("=")[0] for e in errors] == [
