@@ -65,6 +65,11 @@ def pod_ordinal(pod):
     return int(match.group(1)) if match else -1
 
 
+def statefulset_of(pod):
+    """The StatefulSet a pod's name says it belongs to (<statefulset>-<ordinal>)."""
+    return (pod_name(pod) or "").rsplit("-", 1)[0]
+
+
 def pod_revision(pod):
     return ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
 
@@ -109,8 +114,13 @@ class Gate(object):
         return []
 
     def order(self, pods):
-        """The pods in restart order: the StatefulSet controller's, highest ordinal first."""
-        return sorted(pods, key=pod_ordinal, reverse=True)
+        """The pods in restart order: StatefulSet by StatefulSet as listed, in each the StatefulSet
+        controller's own order, highest ordinal first."""
+        groups = []
+        for pod in pods:
+            if statefulset_of(pod) not in groups:
+                groups.append(statefulset_of(pod))
+        return sorted(pods, key=lambda pod: (groups.index(statefulset_of(pod)), -pod_ordinal(pod)))
 
     def before(self, pod):
         """Called just before ``pod`` is deleted."""
@@ -161,6 +171,7 @@ class Roller(object):
         self.clock = clock
         self.sleep = sleep
         self.warnings = []
+        self.deleted = []
 
     def _poll(self, check, timeout):
         """check() -> (ok, reason) until ok or timeout: (ok, last reason, seconds)."""
@@ -195,6 +206,7 @@ class Roller(object):
                 self.progress("restarting %s (%s of %s)" % (name, index, len(ordered)))
                 self.gate.before(pod)
                 self.delete_pod(pod)
+                self.deleted.append(name)
                 waited = self.wait_ready(pod, self.timeout)
                 if waited is None:
                     raise RollFailed("%s was deleted and is not Ready again after %ss" % (name, self.timeout), steps)

@@ -355,7 +355,10 @@ def make_gate(params, io):
         return rolling.HdfsGate(io.namenode_get(params["hdfs"]))
     if gate == "elasticsearch":
         # The Elasticsearch decision logic is module_utils/es_roll.py (imported here only when used).
-        from ansible_collections.bigdata.stack.plugins.module_utils.es_roll import ElasticsearchGate
+        try:
+            from ansible_collections.bigdata.stack.plugins.module_utils.es_roll import ElasticsearchGate
+        except ImportError as e:
+            raise rolling.RollRefused(["gate elasticsearch needs module_utils/es_roll.py (ElasticsearchGate): %s" % e])
         return ElasticsearchGate(exec_in_pod=io.exec_in_pod, list_pods=io.all_pods, **params["elasticsearch"])
     return rolling.Gate()
 
@@ -366,6 +369,7 @@ def main(module_class=None, progress=None):
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True, **settings)
     params = module.params
     result = dict(changed=False, rolled=[], pending=[], reasons=[])
+    roller = None
     if params["wait_sleep"] < 1 or params["wait_timeout"] < 1:
         module.fail_json(msg="wait_sleep and wait_timeout must be at least 1", **result)
     try:
@@ -395,8 +399,9 @@ def main(module_class=None, progress=None):
                                              params["force_variable"]), **result)
     except rolling.RollFailed as e:
         done = [s.as_dict() for s in e.steps]
-        left = [p for p in result["pending"] if p not in [s["pod"] for s in done]]
-        result.update(changed=True, rolled=done, pending=left)
+        deleted = roller.deleted if roller else []
+        left = [p for p in result["pending"] if p not in deleted]
+        result.update(changed=bool(deleted), rolled=done, pending=left)
         module.fail_json(msg="rolling %s in %s stopped: %s. Pods still on the old revision are restarted by the next run"
                          % (", ".join(params["statefulsets"]), params["namespace"], to_native(e)), **result)
     except ConnectError as e:
