@@ -227,7 +227,7 @@ class Roller(object):
 # --------------------------------------------------------------------------- Kafka
 
 # `kafka-topics.sh --describe` partition lines (TopicCommand's PartitionDescription.printDescription):
-#   \tTopic: events\tPartition: 0\tLeader: 101\tReplicas: 101,102,100\tIsr: 101,102,100\tElr: \tLastKnownElr: 
+#   \tTopic: events\tPartition: 0\tLeader: 101\tReplicas: 101,102,100\tIsr: 101,102,100\tElr: \tLastKnownElr: (trailing tab)
 _PARTITION_RE = re.compile(
     r"Topic:\s*(?P<topic>\S+)\s+Partition:\s*(?P<partition>\d+)\s+Leader:\s*(?P<leader>\S+)\s+"
     r"Replicas:\s*(?P<replicas>[\d,]*)\s+Isr:\s*(?P<isr>[\d,]*)")
@@ -530,4 +530,3 @@ class HdfsGate(Gate):
         if self.baseline is not None and under > self.baseline:
             return False, "%s under-replicated blocks, %s before the roll" % (under, self.baseline)
         return True, ""
-
