@@ -208,9 +208,10 @@ def test_a_pod_that_is_not_ready_again_stops_the_roll():
     assert [e[0] for e in events].count("delete") == 1
 
 
-def test_the_readiness_only_gate_keeps_the_statefulset_controllers_order():
-    assert [rolling.pod_name(p) for p in rolling.Gate().order(list(reversed(PODS)))] == [
-        "kafka-broker-2", "kafka-broker-1", "kafka-broker-0"]
+def test_the_readiness_only_gate_keeps_the_statefulset_controllers_order_statefulset_by_statefulset():
+    pods = [pod("kafka-controller-0", "controller"), pod("kafka-controller-2", "controller")] + list(reversed(PODS))
+    assert [rolling.pod_name(p) for p in rolling.Gate().order(pods)] == [
+        "kafka-controller-2", "kafka-controller-0", "kafka-broker-2", "kafka-broker-1", "kafka-broker-0"]
 
 
 # --------------------------------------------------------------------------- Kafka
