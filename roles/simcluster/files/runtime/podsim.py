@@ -45,6 +45,10 @@ KAFKA_SCRIPTS = {
     "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
     "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
     "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    # The roll's Kafka gate reads the finalized metadata.version with it (plugins/module_utils/rolling.py).
+    "kafka-features.sh": "org.apache.kafka.tools.FeatureCommand",
+    # Kafka's own system tests drive rolling upgrades with it (tests/kafkatest/services/verifiable_producer.py).
+    "kafka-verifiable-producer.sh": "org.apache.kafka.tools.VerifiableProducer",
 }
 KAFKA_IMAGE_BIN = "/opt/kafka/bin"
 # Fast JVM start on 2 shared cores instead of the image's G1 settings (not rendered by the role).

@@ -1,0 +1,230 @@
+"""The kafka role's roll (module_utils/rolling.py, gate `kafka`) on real brokers, under load.
+
+stage's Kafka (3 controllers, 3 brokers, TLS) runs on this machine as the other daemon tests run
+it (kafka_sim.py). A topic with replication 3 and min.insync.replicas 2 takes a continuous
+acks=all stream from Kafka's VerifiableProducer (the producer Kafka's own system tests use for
+rolling upgrades), while every broker is rolled:
+
+- by bigdata.stack.rolling_update's own Roller and KafkaGate, with the tools run "in a pod" the way
+  the module runs them (the pod's environment, the bootstrap Service, the pod's client settings):
+  zero failed sends, every acknowledged message consumed afterwards;
+- not yet here: the same roll the naive way (the readiness-only gate, the next broker as soon as
+  the restarted one's port is open), which should show failed sends; it did not finish in time.
+
+A pod's delete is a SIGTERM to its process group (what the kubelet sends), then its unchanged
+start script again on the same volume. The producer's delivery.timeout.ms is 10 s (its default
+is 2 min, which retries through most outages): a send that cannot be acknowledged by the three
+replicas' ISR within 10 s counts as failed.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from daemon_support import DaemonGroup, wait_until
+from daemon_tls import tls_secret
+from kafka_sim import REPO, KafkaCluster, load_health
+from podsim import cluster_dns_names
+
+sys.path.insert(0, os.path.join(REPO, "collections"))
+from ansible_collections.bigdata.stack.plugins.module_utils import rolling  # noqa: E402
+
+TOPIC = "roll-test"
+PRODUCER_TIMEOUTS = "delivery.timeout.ms=10000\nrequest.timeout.ms=5000\nlinger.ms=0\nretries=2147483647\n"
+
+
+@pytest.fixture(scope="module")
+def stage(render, inventory_vars, kafka_classpath, tmp_path_factory):
+    inv = inventory_vars("stage")
+    docs = render("stage", "kafka")
+    names = cluster_dns_names([d for d in docs if d["kind"] == "StatefulSet"],
+                              [d for d in docs if d["kind"] == "Service"], inv["bigdata_namespace"])
+    secret = tls_secret(names)
+    root = str(tmp_path_factory.mktemp("kafka-roll"))
+    cluster = KafkaCluster(docs, inv["bigdata_namespace"], kafka_classpath, root,
+                           heap="-Xms64m -Xmx256m", secrets={inv["kafka_tls_secret"]: secret})
+    ca_file = os.path.join(root, "ca.crt")
+    with open(ca_file, "w", encoding="utf-8") as handle:
+        handle.write(secret["ca.crt"])
+    client_config = os.path.join(root, "client.properties")
+    with open(client_config, "w", encoding="utf-8") as handle:
+        handle.write("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location=%s\n" % ca_file)
+    group = DaemonGroup()
+    try:
+        cluster.start(group)
+        yield inv, cluster, client_config, root
+    finally:
+        group.stop_all()
+
+
+class PodsLikeTheModule:
+    """The calls rolling_update makes to the cluster (ClusterIO), answered by the daemons."""
+
+    def __init__(self, cluster, namespace):
+        self.cluster = cluster
+        self.namespace = namespace
+        self.generation = {}
+        self.restarts = 0
+
+    def _port_open(self, pod):
+        # The rendered readinessProbe: tcpSocket on `internal` (brokers) or `controller`.
+        container = pod.statefulset["spec"]["template"]["spec"]["containers"][0]
+        port_name = container["readinessProbe"]["tcpSocket"]["port"].upper()
+        try:
+            with socket.create_connection(("127.0.0.1", pod.ports[port_name]), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def as_dict(self, pod):
+        labels = pod.statefulset["spec"]["template"]["metadata"]["labels"]
+        return {"metadata": {"name": pod.name, "uid": "%s-%d" % (pod.name, self.generation.get(pod.name, 0)),
+                             "labels": {"app.kubernetes.io/component": labels["app.kubernetes.io/component"],
+                                        "controller-revision-hash": "before-the-roll"}},
+                "status": {"conditions": [{"type": "Ready", "status": "True" if pod.daemon.alive() and self._port_open(pod)
+                                           else "False"}]}}
+
+    def image_tag(self):
+        """kafka_image_tag as rendered into the StatefulSets (the image the pods run)."""
+        return self.cluster.statefulsets[0]["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+
+    def list_pods(self):
+        return [self.as_dict(p) for p in self.cluster.pods]
+
+    def delete_pod(self, pod_dict):
+        pod = self.cluster.pod(rolling.pod_name(pod_dict))
+        pod.daemon.stop()
+        self.restarts += 1
+        self.generation[pod.name] = self.generation.get(pod.name, 0) + 1
+        pod.daemon = pod.sandbox.start(log_name="restart-%d.log" % self.restarts)
+
+    def wait_ready(self, pod_dict, timeout):
+        pod = self.cluster.pod(rolling.pod_name(pod_dict))
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if not pod.daemon.alive():
+                raise AssertionError("%s exited: %s" % (pod.name, pod.daemon.describe()))
+            if self._port_open(pod):
+                return time.monotonic() - start
+            time.sleep(0.5)
+        return None
+
+    def exec_in_pod(self, pod_name, container, argv):
+        """argv as `kubectl exec` runs it in the pod: the image's script, the pod's environment and files."""
+        pod = self.cluster.pod(pod_name)
+        cmd = [os.path.join(self.cluster.bin, os.path.basename(argv[0]))]
+        args = iter(argv[1:])
+        for arg in args:
+            cmd.append(arg)
+            if arg in ("--bootstrap-server", "--bootstrap-controller"):
+                cmd.append(self.cluster.in_pod(pod, next(args)))
+            elif arg == "--command-config":
+                cmd.append(pod.sandbox.rewrite(next(args)))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, env=pod.sandbox.env,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def kafka_gate(inv, io):
+    """The gate exactly as roles/kafka/tasks/wait.yml configures it for stage."""
+    return rolling.KafkaGate(io.exec_in_pod, io.list_pods,
+                             bootstrap_server="kafka.%s.svc:9092" % inv["bigdata_namespace"],
+                             command_config="/etc/kafka/runtime/client.properties",
+                             broker_node_id_offset=100, image_tag=io.image_tag())
+
+
+class Producer:
+    """VerifiableProducer with acks=all, sending continuously; its JSON lines say what was acknowledged."""
+
+    def __init__(self, cluster, client_config, root, name):
+        self.cluster = cluster
+        config = os.path.join(root, "%s-producer.properties" % name)
+        with open(client_config, encoding="utf-8") as src, open(config, "w", encoding="utf-8") as handle:
+            handle.write(src.read() + PRODUCER_TIMEOUTS)
+        self.out = os.path.join(root, "%s-producer.jsonl" % name)
+        self.handle = open(self.out, "w", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [os.path.join(cluster.bin, "kafka-verifiable-producer.sh"), "--bootstrap-server", cluster.bootstrap(),
+             "--topic", TOPIC, "--acks", "-1", "--throughput", "40", "--max-messages", "-1",
+             "--value-prefix", {"gated": "1", "naive": "2"}[name], "--producer.config", config],
+            stdout=self.handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=cluster.tool_env(),
+            start_new_session=True)
+
+    def events(self):
+        found = []
+        with open(self.out, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("{"):
+                    try:
+                        found.append(json.loads(line))
+                    except ValueError:
+                        pass
+        return found
+
+    def stop(self):
+        os.killpg(self.proc.pid, 15)
+        self.proc.wait(60)
+        self.handle.close()
+        events = self.events()
+        acked = [e["value"] for e in events if e.get("name") == "producer_send_success"]
+        failed = [e for e in events if e.get("name") == "producer_send_error"]
+        return acked, failed
+
+
+def in_sync(cluster, client_config):
+    proc = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(), "--command-config", client_config,
+                        "--describe", "--under-replicated-partitions")
+    return proc.returncode == 0 and not rolling.parse_partitions(proc.stdout)
+
+
+def roll_brokers_under_load(stage, gate, name):
+    inv, cluster, client_config, root = stage
+    io = PodsLikeTheModule(cluster, inv["bigdata_namespace"])
+    wait_until(lambda: in_sync(cluster, client_config), "every partition in sync before the roll", 180,
+               daemons=cluster.daemons(), interval=3)
+    producer = Producer(cluster, client_config, root, name)
+    try:
+        wait_until(lambda: sum(e.get("name") == "producer_send_success" for e in producer.events()) > 50,
+                   "the producer sending", 120, interval=1)
+        brokers = [p for p in io.list_pods() if rolling.pod_component(p) == "broker"]
+        steps = rolling.Roller(gate(io), io.delete_pod, io.wait_ready, timeout=300, interval=2).run(brokers)
+        time.sleep(5)  # keep sending a little after the last restart
+    finally:
+        acked, failed = producer.stop()
+    return steps, acked, failed
+
+
+def consumed_values(cluster, client_config, expected):
+    proc = cluster.tool("kafka-console-consumer.sh", "--bootstrap-server", cluster.bootstrap(),
+                        "--consumer.config", client_config, "--topic", TOPIC, "--from-beginning",
+                        "--max-messages", str(expected), "--timeout-ms", "60000", timeout=180)
+    return proc.stdout.splitlines(), proc
+
+
+def test_gated_roll_of_every_broker_loses_no_acks_all_send(stage):
+    inv, cluster, client_config, _root = stage
+    # The role's wait.yml health check first (a quorum leader, 3 brokers), as the role does before the roll.
+    pod = cluster.pod("kafka-broker-0")
+    cluster.wait_healthy(load_health(), cluster.in_pod(pod, "kafka.%s.svc:9092" % inv["bigdata_namespace"]),
+                         inv["kafka_broker_replicas"], timeout=300,
+                         command_config=pod.sandbox.rewrite("/etc/kafka/runtime/client.properties"), pod=pod)
+    created = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(), "--command-config", client_config,
+                           "--create", "--topic", TOPIC, "--partitions", "3", "--replication-factor", "3",
+                           "--config", "min.insync.replicas=2")
+    assert created.returncode == 0, created.stderr[-2000:]
+
+    steps, acked, failed = roll_brokers_under_load(stage, lambda io: kafka_gate(inv, io), "gated")
+    assert [s.pod for s in steps] == ["kafka-broker-2", "kafka-broker-1", "kafka-broker-0"]
+    assert len(acked) > 200, "the producer sent too little during the roll to mean anything: %d" % len(acked)
+    assert failed == [], "%d sends failed during the gated roll, e.g. %s" % (len(failed), failed[:3])
+    print("gated roll:", [s.as_dict() for s in steps], "acknowledged", len(acked))
+
+    values, proc = consumed_values(cluster, client_config, len(acked))
+    missing = set(acked) - set(values)
+    assert not missing, "%d acknowledged messages not consumed, e.g. %s\n%s" % (len(missing), sorted(missing)[:5],
+                                                                             proc.stderr[-2000:])
