@@ -270,19 +270,32 @@ def interpret(health_type, answers, options):
     raise ValueError("no HTTP check for %s" % health_type)
 
 
-def curl_command(url, timeout=10):
+CURL_METHODS = ("GET", "PUT", "POST", "DELETE")
+
+
+def curl_command(url, timeout=10, method="GET", data=None):
     """Run curl in a pod with its config (credentials) read from one line of stdin.
 
     The API server keeps the Authorization header of a service proxy request for itself, so
     checks with credentials run curl inside a pod instead. Credentials go through stdin: exec
     arguments end up in API server audit logs and in the container's process list. One `read`
     line is used because websocket exec clients cannot always close stdin.
+
+    method and data (a JSON text, e.g. a cluster setting) are for the few writes the roll gates
+    make; data is an argument, so it must never hold a secret.
     """
+    if method not in CURL_METHODS:
+        raise ValueError("curl_command: method %r is not one of %s" % (method, ", ".join(CURL_METHODS)))
+    request = ""
+    if method != "GET":
+        request += "--request %s " % method
+    if data is not None:
+        request += '--header "Content-Type: application/json" --data-binary "$2" '
     script = (
         'IFS= read -r cfg; printf "%%s\\n" "$cfg" | curl --silent --show-error --insecure '
-        '--max-time %d --config - --write-out "\\n%%{http_code}" "$1"' % int(timeout)
+        '--max-time %d %s--config - --write-out "\\n%%{http_code}" "$1"' % (int(timeout), request)
     )
-    return ["sh", "-c", script, "health-check", url]
+    return ["sh", "-c", script, "health-check", url] + ([data] if data is not None else [])
 
 
 def curl_config(username, password):
