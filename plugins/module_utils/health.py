@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import json
 import re
 
@@ -303,6 +304,23 @@ def curl_config(username, password):
     def quote(value):
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return 'user = "%s:%s"\n' % (quote(username), quote(password))
+
+
+def secret_credentials(rest, namespace, name):
+    """(username, password) from the keys username and password of Secret namespace/name.
+
+    Raises ValueError naming the Secret (and its keys, never their values) when it is missing or
+    incomplete. The caller masks the password (module.no_log_values) before anything is returned.
+    """
+    secret = rest.get("Secret", namespace, name)
+    if secret is None:
+        raise ValueError("credentials_secret %s/%s does not exist" % (namespace, name))
+    data = secret.get("data") or {}
+    missing = [key for key in ("username", "password") if key not in data]
+    if missing:
+        raise ValueError("secret %s/%s has no key %s (it has: %s)" % (
+            namespace, name, " and ".join(missing), ", ".join(sorted(data)) or "none"))
+    return tuple(base64.b64decode(data[key]).decode("utf-8") for key in ("username", "password"))
 
 
 def parse_curl_output(stdout):

@@ -28,7 +28,11 @@ description:
     (C(kafka-topics.sh --under-min-isr-partitions), C(--at-min-isr-partitions), C(--under-replicated-partitions),
     C(kafka-metadata-quorum.sh describe --status/--replication), C(kafka-broker-api-versions.sh),
     C(kafka-features.sh describe)). Gate C(hdfs) reads the NameNode's JMX with curl in the namenode pod.
-    Gate C(elasticsearch) is the decision logic of module_utils/es_roll.py.
+    Gate C(elasticsearch) follows Elastic's rolling restart (module_utils/es_roll.py, C(ElasticsearchGate)) -
+    it refuses a red cluster, restricts shard allocation to primaries and flushes before each pod, waits for the
+    node to rejoin and for the health it had before, and restarts nodes that are not master-eligible before the
+    master-eligible ones, the elected master last. Its requests run as curl in a Ready Elasticsearch pod of
+    I(statefulsets) to the client Service, with the credentials on stdin.
   - StatefulSets with another update strategy are rolled by the StatefulSet controller and left alone.
 options:
   namespace:
@@ -95,9 +99,38 @@ options:
         description: Container of the namenode pod to run curl in; the pod's first by default.
         type: str
   elasticsearch:
-    description: Settings of the C(elasticsearch) gate, passed to module_utils/es_roll.py's C(ElasticsearchGate).
+    description: Settings of the C(elasticsearch) gate.
     type: dict
     default: {}
+    suboptions:
+      service:
+        description: The Elasticsearch client Service the requests go to (from inside a pod, in I(namespace)).
+        type: str
+        default: elasticsearch
+      port:
+        description: The HTTP port of I(elasticsearch.service).
+        type: int
+        default: 9200
+      scheme:
+        description: Scheme of the HTTP port (the URL is I(scheme)://I(service):I(port)).
+        type: str
+        choices: [http, https]
+        default: http
+      credentials_secret:
+        description:
+          - Secret in I(namespace) with the keys C(username) and C(password) of a user with the C(monitor) and
+            C(manage) cluster privileges and the C(maintenance) index privilege (the allocation setting and the
+            flush). Read by the module as C(wait_ready) reads I(health.credentials_secret); the password is
+            masked in the output and reaches curl on stdin only. Without it the requests carry no credentials.
+        type: str
+      container:
+        description: Container of the Elasticsearch pods to run curl in.
+        type: str
+        default: elasticsearch
+      flush:
+        description: Flush (C(POST _flush)) before each pod restarts, best effort; it only speeds up recovery.
+        type: bool
+        default: true
   force:
     description:
       - Roll although the precheck found reasons not to, and without waiting for each next pod to be safe to go.
@@ -153,6 +186,17 @@ EXAMPLES = r"""
     namespace: bigdata
     statefulsets: [hdfs-datanode]
     gate: hdfs
+
+- name: Roll the Elasticsearch node pools, data nodes first, the elected master last
+  bigdata.stack.rolling_update:
+    namespace: bigdata
+    statefulsets: [elasticsearch-data, elasticsearch-master]
+    gate: elasticsearch
+    elasticsearch:
+      scheme: https
+      credentials_secret: elasticsearch-credentials
+    force: "{{ elasticsearch_roll_force }}"
+    force_variable: elasticsearch_roll_force
 """
 
 RETURN = r"""
@@ -209,6 +253,7 @@ reasons:
 import time
 
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.bigdata.stack.plugins.module_utils import es_roll
 from ansible_collections.bigdata.stack.plugins.module_utils import health as hc
 from ansible_collections.bigdata.stack.plugins.module_utils import rolling
 from ansible_collections.bigdata.stack.plugins.module_utils.k8s_client import ApiError, ConnectError, connect
@@ -245,7 +290,14 @@ def argument_spec():
             scheme=dict(type="str", default="http", choices=["http", "https"]),
             container=dict(type="str"),
         )),
-        elasticsearch=dict(type="dict", default={}),
+        elasticsearch=dict(type="dict", default={}, options=dict(
+            service=dict(type="str", default="elasticsearch"),
+            port=dict(type="int", default=9200),
+            scheme=dict(type="str", default="http", choices=["http", "https"]),
+            credentials_secret=dict(type="str", no_log=False),
+            container=dict(type="str", default="elasticsearch"),
+            flush=dict(type="bool", default=True),
+        )),
         force=dict(type="bool", default=False),
         force_variable=dict(type="str", default="force"),
         wait_timeout=dict(type="int", default=600),
@@ -341,8 +393,25 @@ class ClusterIO(object):
             return hc.parse_curl_output(out)
         return http_get
 
+    def elasticsearch_http(self, options, credentials):
+        """http(method, path, body) of the ElasticsearchGate: curl in a Ready pod of the StatefulSets, to the Service."""
+        base_url = "%s://%s:%d" % (options["scheme"], options["service"], options["port"])
+        return es_roll.exec_http(self.rest, self.namespace, self.all_pods, base_url, credentials=credentials,
+                                 container=options["container"])
 
-def make_gate(params, io):
+
+def elasticsearch_credentials(module, rest):
+    """(username, password) of elasticsearch.credentials_secret, the password masked; None without it."""
+    name = module.params["elasticsearch"].get("credentials_secret")
+    if module.params["gate"] != "elasticsearch" or not name:
+        return None
+    username, password = hc.secret_credentials(rest, module.params["namespace"], name)
+    # AnsibleK8SModule wraps the AnsibleModule (or inprocess.py's stand-in) whose output is masked.
+    getattr(module, "_module", module).no_log_values.add(password)
+    return username, password
+
+
+def make_gate(params, io, credentials=None):
     """The gate object the module's options name, on the cluster calls of ``io``."""
     gate = params["gate"]
     if gate == "kafka":
@@ -354,12 +423,9 @@ def make_gate(params, io):
     if gate == "hdfs":
         return rolling.HdfsGate(io.namenode_get(params["hdfs"]))
     if gate == "elasticsearch":
-        # The Elasticsearch decision logic is module_utils/es_roll.py (imported here only when used).
-        try:
-            from ansible_collections.bigdata.stack.plugins.module_utils.es_roll import ElasticsearchGate
-        except ImportError as e:
-            raise rolling.RollRefused(["gate elasticsearch needs module_utils/es_roll.py (ElasticsearchGate): %s" % e])
-        return ElasticsearchGate(exec_in_pod=io.exec_in_pod, list_pods=io.all_pods, **params["elasticsearch"])
+        options = params["elasticsearch"]
+        return es_roll.ElasticsearchGate(io.elasticsearch_http(options, credentials), force=params["force"],
+                                         flush=options["flush"], force_variable=params["force_variable"])
     return rolling.Gate()
 
 
@@ -382,14 +448,19 @@ def main(module_class=None, progress=None):
         if module.check_mode:
             result["changed"] = True
             module.exit_json(**result)
-        gate = make_gate(params, io)
+        try:
+            credentials = elasticsearch_credentials(module, rest)
+        except ValueError as e:
+            module.fail_json(msg="gate elasticsearch: %s. Nothing was restarted. Create it or set "
+                             "elasticsearch.credentials_secret to the Secret that exists" % to_native(e), **result)
+        gate = make_gate(params, io, credentials)
         roller = rolling.Roller(gate, io.delete_pod, io.wait_ready, timeout=params["wait_timeout"],
                                 interval=params["wait_sleep"], force=params["force"],
                                 force_variable=params["force_variable"], progress=progress)
         try:
             steps = roller.run(stale)
         finally:
-            for warning in roller.warnings:
+            for warning in roller.warnings + list(getattr(gate, "notes", [])):
                 module.warn(warning)
         result.update(changed=True, rolled=[s.as_dict() for s in steps], pending=[], reasons=[])
     except rolling.RollRefused as e:
@@ -397,8 +468,8 @@ def main(module_class=None, progress=None):
         module.fail_json(msg="not rolling %s in %s: %s. Nothing was restarted. Fix that and run again, or set %s=true "
                          "to roll anyway" % (", ".join(params["statefulsets"]), params["namespace"], to_native(e),
                                              params["force_variable"]), **result)
-    except rolling.RollFailed as e:
-        done = [s.as_dict() for s in e.steps]
+    except (rolling.RollFailed, es_roll.GateError) as e:
+        done = [s.as_dict() for s in getattr(e, "steps", [])]
         deleted = roller.deleted if roller else []
         left = [p for p in result["pending"] if p not in deleted]
         result.update(changed=bool(deleted), rolled=done, pending=left)

@@ -368,7 +368,6 @@ checks:
   sample: ["rollout of StatefulSet bigdata/kafka", "kafka health in a pod of StatefulSet kafka (min_brokers 3)"]
 """
 
-import base64
 import time
 
 from ansible.module_utils.common.text.converters import to_native
@@ -529,16 +528,10 @@ class ReadyWaiter(object):
         if health.get("username"):
             self.credentials = (health["username"], health["password"])
         elif health.get("credentials_secret"):
-            name = health["credentials_secret"]
-            secret = self.rest.get("Secret", self.params["namespace"], name)
-            if secret is None:
-                raise FatalWait("credentials_secret %s/%s does not exist" % (self.params["namespace"], name))
-            data = secret.get("data") or {}
-            missing = [key for key in ("username", "password") if key not in data]
-            if missing:
-                raise FatalWait("secret %s/%s has no key %s (it has: %s)" % (
-                    self.params["namespace"], name, " and ".join(missing), ", ".join(sorted(data)) or "none"))
-            username, password = [base64.b64decode(data[key]).decode("utf-8") for key in ("username", "password")]
+            try:
+                username, password = hc.secret_credentials(self.rest, self.params["namespace"], health["credentials_secret"])
+            except ValueError as e:
+                raise FatalWait(to_native(e))
             self.module.no_log_values.add(password)
             self.credentials = (username, password)
 

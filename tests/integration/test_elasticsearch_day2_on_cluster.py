@@ -153,9 +153,10 @@ def test_certificates_are_renewed_before_they_end(api_client, sim_kubeconfig, re
     assert certificate.subject == x509.load_pem_x509_certificate(transport["tls.crt"].encode()).subject
     # The HTTP certificate was not due: kept as it was.
     assert read_secret(core, namespace, "elasticsearch-http-tls") == http
-    # The pod template changed, so the pool rolls (RollingUpdate, one pod at a time).
+    # The pod template changed, so the pool rolls: OnDelete, the role's wait step restarts the pods one
+    # at a time (tests/integration/test_rolling_update_on_cluster.py); this run skipped the wait.
     assert tls_checksum(apps, namespace) != checksum
-    assert apps.read_namespaced_stateful_set("elasticsearch-default", namespace).spec.update_strategy.type == "RollingUpdate"
+    assert apps.read_namespaced_stateful_set("elasticsearch-default", namespace).spec.update_strategy.type == "OnDelete"
 
     # Renewed: the next run changes nothing.
     settled = site(namespace, sim_kubeconfig, "--skip-tags", "wait", bigdata_tls_enabled=True)
