@@ -28,7 +28,8 @@ from test_rolling_update_on_cluster import PodWatch, roll_result
 ES_PODS = "app.kubernetes.io/name=elasticsearch"
 MASTER_LABEL = "bigdata.stack/elasticsearch-master"
 POOL = {"heap": "512m", "storage_size": "5Gi",
-        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}
+        "resources": {"requests": {"cpu": "100m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+                      "limits": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "5Gi"}}}
 POOLS = [dict(POOL, name="master", roles=["master"], replicas=3),
          dict(POOL, name="data", roles=["data", "ingest"], replicas=2)]
 # Not master-eligible first, then master-eligible; in each StatefulSet the highest ordinal first.
@@ -49,36 +50,6 @@ def es_pods(core, namespace):
             if p.metadata.name.startswith(("elasticsearch-data-", "elasticsearch-master-"))}
 
 
-class ElasticsearchPodWatch(PodWatch):
-    """PodWatch of the Elasticsearch node pods (the exporter, if any, is not one)."""
-
-    def run(self):
-        from kubernetes import watch
-        while not self.stop.is_set():
-            stream = watch.Watch()
-            for event in stream.stream(self.core.list_namespaced_pod, self.namespace, label_selector=ES_PODS,
-                                       timeout_seconds=5):
-                pod = event["object"]
-                name = pod.metadata.name
-                if name not in ORDER:
-                    continue
-                going = event["type"] == "DELETED" or pod.metadata.deletion_timestamp
-                if going and pod.metadata.uid not in self.deleted_uids:
-                    self.deleted_uids.add(pod.metadata.uid)
-                    self.deleted.append(name)
-                self.state[name] = False if event["type"] == "DELETED" else self.ready(pod)
-                down = sorted(n for n, ok in self.state.items() if not ok)
-                if len(down) > self.worst[0]:
-                    self.worst = (len(down), down)
-                if self.stop.is_set():
-                    break
-
-    def __enter__(self):
-        self.state = {name: self.ready(p) for name, p in es_pods(self.core, self.namespace).items()}
-        self.thread.start()
-        return self
-
-
 def test_elasticsearch_image_change_rolls_data_nodes_then_masters_one_at_a_time_and_a_rerun_changes_nothing(
         api_client, sim_kubeconfig, restricted_namespace):
     ns = restricted_namespace
@@ -94,7 +65,7 @@ def test_elasticsearch_image_change_rolls_data_nodes_then_masters_one_at_a_time_
     # The order follows the master label the gate reads when it cannot ask the cluster.
     assert [n for n in ORDER if before[n].metadata.labels[MASTER_LABEL] == "true"] == ORDER[2:]
 
-    with ElasticsearchPodWatch(api_client, ns) as seen:
+    with PodWatch(api_client, ns, ES_PODS, names=ORDER) as seen:
         upgrade = site(ns, sim_kubeconfig, elasticsearch_image_tag="9.5.7")
     assert upgrade.returncode == 0, upgrade.report()
     roll = roll_result(upgrade)

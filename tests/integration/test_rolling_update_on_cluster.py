@@ -47,11 +47,14 @@ def revisions(apps, core, namespace):
 
 
 class PodWatch:
-    """Every change of the namespace's Kafka pods while a run goes on: how many were not Ready at once."""
+    """Every change of the namespace's pods (by label, optionally only `names`) while a run goes on:
+    the order they went in, and how many were not Ready at once."""
 
-    def __init__(self, api_client, namespace):
+    def __init__(self, api_client, namespace, label_selector=KAFKA_PODS, names=None):
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
+        self.label_selector = label_selector
+        self.names = names
         self.state = {}
         self.worst = (0, [])
         self.deleted = []
@@ -59,8 +62,13 @@ class PodWatch:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
+    def watched(self, name):
+        return self.names is None or name in self.names
+
     def __enter__(self):
-        self.state = {name: self.ready(p) for name, p in pods_by_name(self.core, self.namespace).items()}
+        self.state = {p.metadata.name: self.ready(p)
+                      for p in self.core.list_namespaced_pod(self.namespace, label_selector=self.label_selector).items
+                      if self.watched(p.metadata.name)}
         self.thread.start()
         return self
 
@@ -78,9 +86,11 @@ class PodWatch:
         while not self.stop.is_set():
             stream = watch.Watch()
             for event in stream.stream(self.core.list_namespaced_pod, self.namespace,
-                                       label_selector=KAFKA_PODS, timeout_seconds=5):
+                                       label_selector=self.label_selector, timeout_seconds=5):
                 pod = event["object"]
                 name = pod.metadata.name
+                if not self.watched(name):
+                    continue
                 going = event["type"] == "DELETED" or pod.metadata.deletion_timestamp
                 if going and pod.metadata.uid not in self.deleted_uids:
                     self.deleted_uids.add(pod.metadata.uid)
