@@ -188,7 +188,8 @@ def test_max_map_count_check_is_admitted_under_restricted(api_client, sim_kubeco
     site(namespace, sim_kubeconfig, "--skip-tags", "wait", elasticsearch_allow_mmap=True)
     template = api_client.sanitize_for_serialization(
         apps.read_namespaced_stateful_set("elasticsearch-default", namespace).spec.template)
-    assert [c["name"] for c in template["spec"]["initContainers"]] == ["check-max-map-count"]
+    # copy-config first: the root file system is read-only and the image writes its config dir.
+    assert [c["name"] for c in template["spec"]["initContainers"]] == ["copy-config", "check-max-map-count"]
     # The StatefulSet's volumeClaimTemplates give its pods the volume data: an emptyDir stands in.
     spec = dict(template["spec"], volumes=template["spec"]["volumes"] + [{"name": "data", "emptyDir": {}}])
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "admission-check", "labels": template["metadata"]["labels"]},
@@ -196,7 +197,8 @@ def test_max_map_count_check_is_admitted_under_restricted(api_client, sim_kubeco
     core.create_namespaced_pod(namespace, pod, dry_run="All")
 
     # The same pod with the init container privileged, as the usual sysctl recipe has it: refused.
-    pod["spec"]["initContainers"][0]["securityContext"] = {"privileged": True, "runAsUser": 0}
+    check = next(c for c in pod["spec"]["initContainers"] if c["name"] == "check-max-map-count")
+    check["securityContext"] = {"privileged": True, "runAsUser": 0}
     try:
         core.create_namespaced_pod(namespace, pod, dry_run="All")
     except ApiException as exc:
