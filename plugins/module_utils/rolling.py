@@ -30,6 +30,7 @@ import re
 import time
 
 from ansible_collections.bigdata.stack.plugins.module_utils import health as hc
+from ansible_collections.bigdata.stack.plugins.module_utils.waiter import wait_until
 
 # The label the StatefulSet controller puts on each pod: the revision its template came from
 # (k8s.io/api apps/v1 StatefulSetRevisionLabel / ControllerRevisionHashLabelKey).
@@ -175,13 +176,7 @@ class Roller(object):
 
     def _poll(self, check, timeout):
         """check() -> (ok, reason) until ok or timeout: (ok, last reason, seconds)."""
-        start = self.clock()
-        while True:
-            ok, reason = check()
-            elapsed = self.clock() - start
-            if ok or elapsed >= timeout:
-                return ok, reason, elapsed
-            self.sleep(min(self.interval, max(timeout - elapsed, 0)))
+        return wait_until(check, timeout, self.interval, clock=self.clock, sleep=self.sleep)
 
     def run(self, pods):
         """Roll ``pods`` (the stale ones); the list of steps done. Raises RollRefused or RollFailed."""
