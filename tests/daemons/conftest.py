@@ -13,7 +13,7 @@ import playbook
 import pytest
 import yaml
 
-from daemon_support import DaemonGroup, fetch
+from daemon_support import DaemonGroup, fetch, running_mark, stop_leftovers
 
 RENDER_PLAYBOOK = os.path.join(playbook.REPO, "playbooks", "render.yml")
 
@@ -114,3 +114,14 @@ def daemons():
     group = DaemonGroup()
     yield group
     group.stop_all()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_daemon_outlives_its_module():
+    """A daemon still running when its module ends was started outside every fixture's group (a
+    restart the test did by hand): stop it and fail the module, naming it. (Three such brokers once
+    spun for the rest of a CI run and pushed it past its time limit.)"""
+    mark = running_mark()
+    yield
+    leaked = stop_leftovers(mark)
+    assert not leaked, "daemons still running after their module (stopped now): %s" % leaked

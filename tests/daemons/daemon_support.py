@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(REPO, "roles", "simcluster", "files", "runtime")
 from podsim import JAVA, LOOPBACK  # noqa: E402,F401  one definition for both users
 
 _RUNNING = []
+_STARTED = [0]  # daemons started so far in this session (each one's serial)
 
 
 def port_is_free(port):
@@ -67,6 +68,8 @@ class Daemon:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, cwd=cwd,
                                          start_new_session=True)
+        self.serial = _STARTED[0]
+        _STARTED[0] += 1
         _RUNNING.append(self)
 
     def alive(self):
@@ -119,6 +122,14 @@ class DaemonGroup:
         self.waves[-1].append(daemon)
         return daemon
 
+    def replace(self, old, new):
+        """Put `new` (a restarted pod's daemon) where `old` was, so stop_all() stops it in order."""
+        for wave in self.waves:
+            if old in wave:
+                wave[wave.index(old)] = new
+                return new
+        raise AssertionError("%s is not one of this group's daemons" % old.name)
+
     def stop_all(self, grace=30):
         while self.waves:
             wave = self.waves.pop()
@@ -135,6 +146,20 @@ def find(docs, kind, name):
             return doc
     raise AssertionError("no %s/%s among %s" % (kind, name, sorted(
         "%s/%s" % (d.get("kind"), d.get("metadata", {}).get("name")) for d in docs)))
+
+
+def stop_leftovers(since):
+    """Stop the daemons started after `since` (a running_mark()) that are still running; their
+    names. A daemon no fixture stops keeps its JVM busy under every test that follows."""
+    leftovers = [d for d in _RUNNING if d.serial >= since and d.alive()]
+    for daemon in reversed(leftovers):
+        daemon.stop(grace=5)
+    return [d.name for d in leftovers]
+
+
+def running_mark():
+    """The serial number the next daemon will get."""
+    return _STARTED[0]
 
 
 @atexit.register

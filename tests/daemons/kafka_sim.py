@@ -15,6 +15,7 @@ import subprocess
 
 import jmx_agent
 from daemon_support import LOOPBACK, find, free_ports, port_is_free, wait_until
+from daemon_tls import tls_secret
 from podsim import (FAST_JVM_OPTS as JVM_OPTS, KAFKA_IMAGE_BIN, KAFKA_SCRIPTS, PodSandbox,
                     cluster_dns_names, write_hosts_file, write_shims)
 
@@ -387,3 +388,21 @@ class KafkaCluster:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False,
                               env=env or self.tool_env(), stdin=subprocess.DEVNULL,
                               start_new_session=True)
+
+
+def stage_tls_cluster(docs, namespace, tls_secret_name, classpath, root):
+    """stage's Kafka (rendered `docs`) with the TLS Secret its inventory names made here for every
+    name the pods and Services have, and a client.properties that trusts its CA; not started.
+    Heaps are 64m/256m instead of the rendered 512m/1g: six JVMs on a shared 2-core machine."""
+    names = cluster_dns_names([d for d in docs if d["kind"] == "StatefulSet"],
+                              [d for d in docs if d["kind"] == "Service"], namespace)
+    secret = tls_secret(names)
+    cluster = KafkaCluster(docs, namespace, classpath, root, heap="-Xms64m -Xmx256m",
+                           secrets={tls_secret_name: secret})
+    ca_file = os.path.join(root, "ca.crt")
+    with open(ca_file, "w", encoding="utf-8") as handle:
+        handle.write(secret["ca.crt"])
+    client_config = os.path.join(root, "client.properties")
+    with open(client_config, "w", encoding="utf-8") as handle:
+        handle.write("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location=%s\n" % ca_file)
+    return cluster, client_config

@@ -127,12 +127,19 @@ def test_stage_blocks_replicate_to_every_datanode(render, inventory_vars, hadoop
     path = "/daemons-test/replicated.bin"
     _loc, (status, _h, body) = hdfs.webhdfs("PUT", path, "CREATE", body=payload)
     assert status == 201, (status, body[:500])
-    status, _h, body = hdfs.request("GET", hdfs.namenode_url(
-        "/webhdfs/v1%s?op=GETFILEBLOCKLOCATIONS&user.name=hadoop" % path))
-    assert status == 200, body[:500]
-    blocks = json.loads(body)["BlockLocations"]["BlockLocation"]
-    hosts = sorted(h for block in blocks for h in block["hosts"])
-    assert hosts == ["hdfs-datanode-%d.hdfs-datanode-headless.%s.svc" % (i, inv["bigdata_namespace"])
-                     for i in range(replicas)], blocks
+    # The file is complete once one replica is stored (dfs.namenode.replication.min); the other
+    # datanodes report theirs a moment later (incremental block reports), so read until all three.
+    expected = ["hdfs-datanode-%d.hdfs-datanode-headless.%s.svc" % (i, inv["bigdata_namespace"])
+                for i in range(replicas)]
+
+    def block_hosts():
+        status, _h, body = hdfs.request("GET", hdfs.namenode_url(
+            "/webhdfs/v1%s?op=GETFILEBLOCKLOCATIONS&user.name=hadoop" % path))
+        assert status == 200, body[:500]
+        blocks = json.loads(body)["BlockLocations"]["BlockLocation"]
+        return sorted(h for block in blocks for h in block["hosts"])
+    wait_until(lambda: block_hosts() == expected, "a replica of every block on %s" % expected, 60,
+               daemons=[nn] + dns)
+    assert block_hosts() == expected
     _loc, (status, _h, body) = hdfs.webhdfs("GET", path, "OPEN")
     assert status == 200 and body == payload

@@ -11,10 +11,8 @@ import re
 import pytest
 
 from daemon_support import LOOPBACK, DaemonGroup, wait_until
-from daemon_tls import tls_secret
-from kafka_sim import KafkaCluster, load_health, parse_properties
+from kafka_sim import KafkaCluster, load_health, parse_properties, stage_tls_cluster
 from metrics_support import Prometheus, prometheus_binary, rendered_jobs, rendered_timing, static_job, write_scraped
-from podsim import cluster_dns_names
 
 # kafka_internal_port (roles/kafka/vars/main.yml): the port wait.yml and the topics Job use.
 INTERNAL_PORT = 9092
@@ -123,19 +121,9 @@ def stage_kafka(render, inventory_vars, kafka_classpath, tmp_path_factory):
     inv = inventory_vars("stage")
     assert inv["kafka_mode"] == "dedicated" and inv["bigdata_tls_enabled"]
     docs = render("stage", "kafka")
-    names = cluster_dns_names([d for d in docs if d["kind"] == "StatefulSet"],
-                              [d for d in docs if d["kind"] == "Service"], inv["bigdata_namespace"])
-    secret = tls_secret(names)
     root = str(tmp_path_factory.mktemp("kafka-stage"))
-    cluster = KafkaCluster(docs, inv["bigdata_namespace"], kafka_classpath, root,
-                           heap="-Xms64m -Xmx256m", secrets={inv["kafka_tls_secret"]: secret})
-    ca_file = os.path.join(root, "ca.crt")
-    with open(ca_file, "w", encoding="utf-8") as handle:
-        handle.write(secret["ca.crt"])
-    client_config = os.path.join(root, "client.properties")
-    with open(client_config, "w", encoding="utf-8") as handle:
-        handle.write("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location=%s\n"
-                     % ca_file)
+    cluster, client_config = stage_tls_cluster(docs, inv["bigdata_namespace"], inv["kafka_tls_secret"],
+                                               kafka_classpath, root)
     group = DaemonGroup()
     try:
         cluster.start(group)

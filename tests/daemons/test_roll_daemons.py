@@ -27,9 +27,7 @@ import time
 import pytest
 
 from daemon_support import DaemonGroup, wait_until
-from daemon_tls import tls_secret
-from kafka_sim import REPO, KafkaCluster, load_health
-from podsim import cluster_dns_names
+from kafka_sim import REPO, load_health, stage_tls_cluster
 
 sys.path.insert(0, os.path.join(REPO, "collections"))
 from ansible_collections.bigdata.stack.plugins.module_utils import rolling  # noqa: E402
@@ -42,22 +40,13 @@ PRODUCER_TIMEOUTS = "delivery.timeout.ms=10000\nrequest.timeout.ms=5000\nlinger.
 def stage(render, inventory_vars, kafka_classpath, tmp_path_factory):
     inv = inventory_vars("stage")
     docs = render("stage", "kafka")
-    names = cluster_dns_names([d for d in docs if d["kind"] == "StatefulSet"],
-                              [d for d in docs if d["kind"] == "Service"], inv["bigdata_namespace"])
-    secret = tls_secret(names)
     root = str(tmp_path_factory.mktemp("kafka-roll"))
-    cluster = KafkaCluster(docs, inv["bigdata_namespace"], kafka_classpath, root,
-                           heap="-Xms64m -Xmx256m", secrets={inv["kafka_tls_secret"]: secret})
-    ca_file = os.path.join(root, "ca.crt")
-    with open(ca_file, "w", encoding="utf-8") as handle:
-        handle.write(secret["ca.crt"])
-    client_config = os.path.join(root, "client.properties")
-    with open(client_config, "w", encoding="utf-8") as handle:
-        handle.write("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location=%s\n" % ca_file)
+    cluster, client_config = stage_tls_cluster(docs, inv["bigdata_namespace"], inv["kafka_tls_secret"],
+                                               kafka_classpath, root)
     group = DaemonGroup()
     try:
         cluster.start(group)
-        yield inv, cluster, client_config, root
+        yield inv, cluster, group, client_config, root
     finally:
         group.stop_all()
 
@@ -65,8 +54,9 @@ def stage(render, inventory_vars, kafka_classpath, tmp_path_factory):
 class PodsLikeTheModule:
     """The calls rolling_update makes to the cluster (ClusterIO), answered by the daemons."""
 
-    def __init__(self, cluster, namespace):
+    def __init__(self, cluster, group, namespace):
         self.cluster = cluster
+        self.group = group
         self.namespace = namespace
         self.generation = {}
         self.restarts = 0
@@ -101,7 +91,7 @@ class PodsLikeTheModule:
         pod.daemon.stop()
         self.restarts += 1
         self.generation[pod.name] = self.generation.get(pod.name, 0) + 1
-        pod.daemon = pod.sandbox.start(log_name="restart-%d.log" % self.restarts)
+        pod.daemon = self.group.replace(pod.daemon, pod.sandbox.start(log_name="restart-%d.log" % self.restarts))
 
     def wait_ready(self, pod_dict, timeout):
         pod = self.cluster.pod(rolling.pod_name(pod_dict))
@@ -183,8 +173,8 @@ def in_sync(cluster, client_config):
 
 
 def roll_brokers_under_load(stage, gate, name):
-    inv, cluster, client_config, root = stage
-    io = PodsLikeTheModule(cluster, inv["bigdata_namespace"])
+    inv, cluster, group, client_config, root = stage
+    io = PodsLikeTheModule(cluster, group, inv["bigdata_namespace"])
     wait_until(lambda: in_sync(cluster, client_config), "every partition in sync before the roll", 180,
                daemons=cluster.daemons(), interval=3)
     producer = Producer(cluster, client_config, root, name)
@@ -207,7 +197,7 @@ def consumed_values(cluster, client_config, expected):
 
 
 def test_gated_roll_of_every_broker_loses_no_acks_all_send(stage):
-    inv, cluster, client_config, _root = stage
+    inv, cluster, _group, client_config, _root = stage
     # The role's wait.yml health check first (a quorum leader, 3 brokers), as the role does before the roll.
     pod = cluster.pod("kafka-broker-0")
     cluster.wait_healthy(load_health(), cluster.in_pod(pod, "kafka.%s.svc:9092" % inv["bigdata_namespace"]),
