@@ -3,6 +3,8 @@ start changes nothing, removing a cluster that does not exist is harmless."""
 
 import json
 import os
+import shutil
+import socket
 
 import pytest
 import yaml
@@ -85,3 +87,31 @@ def test_sim_down_of_a_cluster_that_does_not_exist_is_harmless():
     proc = run_playbook(PLAYBOOK, *LOCAL, "-e", "simcluster_name=never-created",
                         "-e", "simcluster_state=absent", check=True)
     assert proc.recap()["changed"] == 0
+
+
+def test_a_stopped_cluster_whose_port_was_taken_fails_before_starting():
+    # kwokctl lists a cluster by its directory and kwok.yaml; a stopped one keeps the kubeconfig
+    # with the API server port it was given. Here that port is held by another process (a plain TCP
+    # listener, as another cluster's API server would be): the start must not be tried.
+    name = "port-taken"
+    directory = os.path.join(CACHE, "kwok", "clusters", name)
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        os.makedirs(directory)
+        try:
+            with open(os.path.join(directory, "kwok.yaml"), "w", encoding="utf-8") as handle:
+                handle.write("kind: KwokctlConfiguration\napiVersion: config.kwok.x-k8s.io/v1alpha1\n")
+            with open(os.path.join(directory, "kubeconfig.yaml"), "w", encoding="utf-8") as handle:
+                yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": name,
+                                "clusters": [{"name": name, "cluster": {
+                                    "server": "https://127.0.0.1:%d" % port, "insecure-skip-tls-verify": True}}],
+                                "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                                "users": [{"name": name, "user": {}}]}, handle)
+            proc = run_playbook(PLAYBOOK, *LOCAL, "-e", "simcluster_name=" + name)
+        finally:
+            shutil.rmtree(directory)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert "API server port %d is now held by another process" % port in output, output[-3000:]
+    assert "make sim-down SIM_NAME=%s" % name in output, output[-3000:]
+    assert "Start the stopped simulated cluster" not in output, output[-3000:]
