@@ -16,6 +16,8 @@ SIM_NAME ?= bigdata-sim
 SIM_KUBECONFIG := $(BIGDATA_CACHE_DIR)/kwok/clusters/$(SIM_NAME)/kubeconfig.yaml
 PLAYBOOK := $(BIN)/ansible-playbook
 PYTEST := $(BIN)/pytest
+# pytest-xdist workers of make test; the shared simulated cluster's tests stay one at a time (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: help setup up down sim-up sim-down status test test-unit test-render lint bench clean
 
@@ -50,7 +52,7 @@ sim-down: setup ## Remove the simulated cluster
 test: setup ## Everything: lint, sanity, then one pytest run (unit, render, bad input, simulated cluster, Molecule)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory sim-up ENV=dev
-	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) --durations=30 tests
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --durations=30 tests
 
 test-unit: setup ## Only the unit tests (no cluster)
 	$(PYTEST) tests/unit

@@ -8,10 +8,36 @@ they are not skipped.
 """
 
 import os
+import pathlib
 import uuid
 from urllib.parse import urlparse
 
 import pytest
+
+TESTS = pathlib.Path(__file__).resolve().parent
+# Directories whose tests use the shared simulated cluster (BIGDATA_TEST_KUBECONFIG).
+SHARED_CLUSTER_DIRS = ("integration", "molecule", "validation")
+# Modules there that start simulated clusters of their own and never touch the shared one.
+OWN_CLUSTER_MODULES = ("test_process_runtime_on_cluster.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for `make test`'s two pytest-xdist workers (`-n 2 --dist loadgroup`).
+
+    The tests of the shared simulated cluster run one at a time, in one group, as they would
+    without xdist: they deploy stacks into it, reshape its nodes, read cluster-wide state. Every
+    other module is a group of its own, so its module fixtures (stage's six Kafka JVMs) start once
+    on one worker; modules of different groups run side by side.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        relative = pathlib.Path(item.path).resolve().relative_to(TESTS)
+        if relative.parts[0] in SHARED_CLUSTER_DIRS and relative.name not in OWN_CLUSTER_MODULES:
+            group = "shared-simulated-cluster"
+        else:
+            group = relative.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _simulated_cluster_problem(api_client):

@@ -76,7 +76,7 @@ def agent_jar(statefulset, namespace, work_dir):
                for name in os.listdir(sandbox.volume(jar_mount(statefulset)))]
     assert len(fetched) == 1 and fetched[0].endswith(".jar"), fetched
     os.makedirs(os.path.dirname(cached), exist_ok=True)
-    partial = cached + ".partial"
+    partial = "%s.%d.partial" % (cached, os.getpid())  # pytest-xdist workers may fetch at once
     shutil.copyfile(fetched[0], partial)
     os.replace(partial, cached)
     return cached

@@ -11,6 +11,7 @@ BIGDATA_RENDER_REUSE=1 reuses the previous output (fast iteration on the checks 
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import importlib.util
 import json
 import os
@@ -109,8 +110,9 @@ def _failed_role(run):
     return None
 
 
-def _render_variant(variant):
-    """{role: {'error': str|None, 'dir': Path}} for one variant."""
+def _render_variant(variant, shared=False):
+    """{role: {'error': str|None, 'dir': Path}} for one variant (`shared`: another pytest-xdist
+    worker of this run rendered it already; its output is reused when it succeeded)."""
     inventory, extra = VARIANTS[variant]
     enabled = enabled_components(inventory)
     base = OUTPUT / variant
@@ -124,7 +126,7 @@ def _render_variant(variant):
             ready.append(role)
     if not ready:
         return status
-    reuse = os.environ.get("BIGDATA_RENDER_REUSE") == "1" and (base / "render.ok").exists()
+    reuse = (shared or os.environ.get("BIGDATA_RENDER_REUSE") == "1") and (base / "render.ok").exists()
     if not reuse:
         for stale in OUTPUT.glob(variant + "--*"):
             shutil.rmtree(stale)
@@ -154,11 +156,25 @@ _RENDERED = None
 
 
 def rendered():
-    """{variant: {role: {'error', 'dir'}}}, rendered once per session (two variants at a time)."""
+    """{variant: {role: {'error', 'dir'}}}, rendered once per session (two variants at a time).
+
+    Under pytest-xdist every worker collects these tests at once: the first renders (holding a lock
+    on the output directory), the others wait and read what it wrote in this run (PYTEST_XDIST_TESTRUNUID).
+    """
     global _RENDERED
     if _RENDERED is None:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            results = dict(zip(VARIANTS, pool.map(_render_variant, VARIANTS)))
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+        marker = OUTPUT / "rendered-by-run"
+        with open(OUTPUT / ".lock", "w", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            shared = bool(run_id) and marker.is_file() and marker.read_text() == run_id
+            if not shared:
+                marker.unlink(missing_ok=True)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+                results = dict(zip(VARIANTS, pool.map(lambda variant: _render_variant(variant, shared), VARIANTS)))
+            if run_id and not shared:
+                marker.write_text(run_id)
         _RENDERED = results
     return _RENDERED
 
