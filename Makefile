@@ -52,7 +52,7 @@ sim-down: setup ## Remove the simulated cluster
 test: setup ## Everything: lint, sanity, then one pytest run (unit, render, bad input, simulated cluster, Molecule)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory sim-up ENV=dev
-	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --durations=30 tests
+	BIGDATA_TEST_KUBECONFIG=$(SIM_KUBECONFIG) $(PYTEST) -n $(TEST_WORKERS) --durations=30 tests
 
 test-unit: setup ## Only the unit tests (no cluster)
 	$(PYTEST) tests/unit

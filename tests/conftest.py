@@ -14,30 +14,35 @@ from urllib.parse import urlparse
 
 import pytest
 
-TESTS = pathlib.Path(__file__).resolve().parent
 # Directories whose tests use the shared simulated cluster (BIGDATA_TEST_KUBECONFIG).
 SHARED_CLUSTER_DIRS = ("integration", "molecule", "validation")
 # Modules there that start simulated clusters of their own and never touch the shared one.
 OWN_CLUSTER_MODULES = ("test_process_runtime_on_cluster.py",)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Groups for `make test`'s two pytest-xdist workers (`-n 2 --dist loadgroup`).
+def xdist_scope(nodeid):
+    """The unit of work of a test under `make test`'s pytest-xdist workers (`-n 2`).
 
-    The tests of the shared simulated cluster run one at a time, in one group, as they would
-    without xdist: they deploy stacks into it, reshape its nodes, read cluster-wide state. Every
-    other module is a group of its own, so its module fixtures (stage's six Kafka JVMs) start once
-    on one worker; modules of different groups run side by side.
+    The tests of the shared simulated cluster run one at a time, in one unit, as they would
+    without xdist: they deploy stacks into it, reshape its nodes, restart its API server. Every
+    other module is a unit of its own, so its module fixtures (stage's six Kafka JVMs) start once
+    on one worker; units run side by side.
     """
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        relative = pathlib.Path(item.path).resolve().relative_to(TESTS)
-        if relative.parts[0] in SHARED_CLUSTER_DIRS and relative.name not in OWN_CLUSTER_MODULES:
-            group = "shared-simulated-cluster"
-        else:
-            group = relative.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
+    relative = pathlib.PurePosixPath(nodeid.split("::", 1)[0]).relative_to("tests")
+    if relative.parts[0] in SHARED_CLUSTER_DIRS and relative.name not in OWN_CLUSTER_MODULES:
+        return "shared-simulated-cluster"
+    return relative.as_posix()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's load-scope scheduling with the units of xdist_scope(). (Its `loadgroup` mode renames
+    test ids, which pytest 9 no longer allows: the groups were silently ignored.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedClusterScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return xdist_scope(nodeid)
+    return SharedClusterScheduling(config, log)
 
 
 def _simulated_cluster_problem(api_client):

@@ -1,0 +1,28 @@
+"""make test's units of work under pytest-xdist (tests/conftest.py): the shared simulated cluster's
+tests are one unit, run one at a time; every other module is a unit of its own."""
+
+import importlib.util
+import pathlib
+
+_spec = importlib.util.spec_from_file_location(
+    "tests_root_conftest", pathlib.Path(__file__).resolve().parents[1] / "conftest.py")
+root_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(root_conftest)
+
+
+def test_every_test_of_the_shared_cluster_is_one_unit():
+    ids = ["tests/integration/test_faults_on_cluster.py::test_api_server_restart",
+           "tests/integration/test_simcluster_lifecycle.py::test_bad_topology_fails_before_anything_starts[gpus]",
+           "tests/molecule/test_molecule.py::test_scenario[prod]",
+           "tests/validation/test_invalid_inventories.py::test_case[dev-bad.yml]"]
+    assert {root_conftest.xdist_scope(nodeid) for nodeid in ids} == {"shared-simulated-cluster"}
+
+
+def test_other_modules_are_units_of_their_own():
+    assert root_conftest.xdist_scope("tests/daemons/test_kafka_daemons.py::test_stage[a::b]") == \
+        "daemons/test_kafka_daemons.py"
+    assert root_conftest.xdist_scope("tests/unit/plugins/modules/test_wait_ready.py::test_x") == \
+        "unit/plugins/modules/test_wait_ready.py"
+    # It starts simulated clusters of its own, beside the shared one.
+    assert root_conftest.xdist_scope("tests/integration/test_process_runtime_on_cluster.py::test_sim_down") == \
+        "integration/test_process_runtime_on_cluster.py"
