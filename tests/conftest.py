@@ -24,13 +24,16 @@ def xdist_scope(nodeid):
     """The unit of work of a test under `make test`'s pytest-xdist workers (`-n 2`).
 
     The tests of the shared simulated cluster run one at a time, in one unit, as they would
-    without xdist: they deploy stacks into it, reshape its nodes, restart its API server. Every
-    other module is a unit of its own, so its module fixtures (stage's six Kafka JVMs) start once
-    on one worker; units run side by side.
+    without xdist: they deploy stacks into it, reshape its nodes, restart its API server. The real
+    daemons are one unit too: dev's Kafka binds its nodePort (30092) on this machine, in more than
+    one module. Every other module is a unit of its own, so its module fixtures start once on one
+    worker; units run side by side.
     """
     relative = pathlib.PurePosixPath(nodeid.split("::", 1)[0]).relative_to("tests")
     if relative.parts[0] in SHARED_CLUSTER_DIRS and relative.name not in OWN_CLUSTER_MODULES:
         return "shared-simulated-cluster"
+    if relative.parts[0] == "daemons":
+        return "real-daemons"
     return relative.as_posix()
 
 

@@ -1,5 +1,6 @@
 """make test's units of work under pytest-xdist (tests/conftest.py): the shared simulated cluster's
-tests are one unit, run one at a time; every other module is a unit of its own."""
+tests are one unit, run one at a time, and so are the real daemons; every other module is a unit
+of its own."""
 
 import importlib.util
 import pathlib
@@ -18,9 +19,13 @@ def test_every_test_of_the_shared_cluster_is_one_unit():
     assert {root_conftest.xdist_scope(nodeid) for nodeid in ids} == {"shared-simulated-cluster"}
 
 
+def test_the_real_daemons_are_one_unit():
+    # dev's Kafka binds its nodePort 30092 on this machine in more than one module.
+    assert {root_conftest.xdist_scope("tests/daemons/test_kafka_daemons.py::test_stage[a::b]"),
+            root_conftest.xdist_scope("tests/daemons/test_pipelines_on_daemons.py::test_stream")} == {"real-daemons"}
+
+
 def test_other_modules_are_units_of_their_own():
-    assert root_conftest.xdist_scope("tests/daemons/test_kafka_daemons.py::test_stage[a::b]") == \
-        "daemons/test_kafka_daemons.py"
     assert root_conftest.xdist_scope("tests/unit/plugins/modules/test_wait_ready.py::test_x") == \
         "unit/plugins/modules/test_wait_ready.py"
     # It starts simulated clusters of its own, beside the shared one.
