@@ -37,6 +37,7 @@ def xdist_scope(nodeid):
     return relative.as_posix()
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it (-p no:xdist), not called
 def pytest_xdist_make_scheduler(config, log):
     """xdist's load-scope scheduling with the units of xdist_scope(). (Its `loadgroup` mode renames
     test ids, which pytest 9 no longer allows: the groups were silently ignored.)"""

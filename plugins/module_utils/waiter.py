@@ -152,7 +152,11 @@ def pod_fatal(pod, tracker=None):
         waiting = state.get("waiting") or {}
         last = _state_text(container.get("lastState"))
         restarts = container.get("restartCount") or 0
-        if waiting.get("reason") in FATAL_WAITING_REASONS:
+        # The kubelet backs off before every restart, the first one too, so one crash (a broker
+        # killed once, a datanode up before its namenode) shows CrashLoopBackOff for about 10 s and
+        # heals: it is fatal from CRASH_RESTARTS restarts on (growth during the wait: below).
+        healing = waiting.get("reason") == "CrashLoopBackOff" and int(restarts) < CRASH_RESTARTS
+        if waiting.get("reason") in FATAL_WAITING_REASONS and not healing:
             text = "pod %s container %s is in %s (restarts %s)" % (name, container.get("name"), waiting["reason"], restarts)
             if waiting.get("message"):
                 text += ": " + waiting["message"].strip()[:300]

@@ -17,9 +17,9 @@ description:
   - Waits in two stages for a component of the stack to be really ready.
   - Rollout. Each StatefulSet or Deployment in I(resources) has observed its latest generation, and all its
     replicas are updated and ready (and available, for a Deployment); a StatefulSet with a
-    C(RollingUpdate) strategy has one revision left. A pod that cannot recover (C(CrashLoopBackOff),
-    C(ImagePullBackOff), C(ErrImagePull), a container restarting again and again) fails the task at
-    once with the pod's last state instead of waiting for the timeout.
+    C(RollingUpdate) strategy has one revision left. A pod that cannot recover (C(CrashLoopBackOff) after 3
+    restarts, C(ImagePullBackOff), C(ErrImagePull), a container restarting again and again) fails the
+    task at once with the pod's last state instead of waiting for the timeout; one crash is waited for.
   - A Job in I(resources) is ready once it has completed; a Job that failed (backoff limit or deadline
     reached) fails the task at once with its reason.
   - Application health, once the rollout is complete and unless I(health) is omitted or I(application=false).

@@ -74,9 +74,10 @@ def broker_pid(state_dir, pod):
     return pid
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def runtime_kubeconfig():
-    """A dev-shaped simulated cluster of this module's own, with the node agent on; removed after."""
+    """A dev-shaped simulated cluster of the test's own, with the node agent on; removed after the
+    test (before the next one counts what is left on the machine)."""
     name = "rt-" + uuid.uuid4().hex[:6]
     variables = json.dumps({"simcluster_name": name, "simcluster_runtime": True,
                             "simcluster_runtime_cidr": str(RUNTIME_CIDR)})

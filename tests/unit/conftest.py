@@ -46,9 +46,15 @@ class ModuleFail(Exception):
 def run_module(monkeypatch):
     """Run a module's main() with the given arguments; return (outcome, result)."""
 
+    from ansible.module_utils import _internal
     from ansible.module_utils.common import warnings
 
     monkeypatch.setattr(warnings, "_global_warnings", {})
+    # A module runs in a process of its own, where warn() records the warning for the result. Once
+    # a test in this process has imported controller code (ansible.errors, a filter plugin),
+    # ansible-core marks the process as the controller and warn() prints instead: the result of
+    # every module run afterwards would lose its warnings, depending on test order.
+    monkeypatch.setattr(_internal, "is_controller", False)
 
     def exit_json(self, **kwargs):
         kwargs.setdefault("changed", False)

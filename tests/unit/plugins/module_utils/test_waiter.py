@@ -167,6 +167,18 @@ class TestPodProblems:
         assert text.startswith("StatefulSet bigdata/kafka: pod kafka-2 container kafka is in CrashLoopBackOff (restarts 5)")
         assert "last state: terminated Error exit code 1 at 2026-01-01T00:05:00Z" in text
 
+    def test_one_crash_backs_off_and_is_waited_for(self):
+        # The kubelet's back-off before the first restart: CrashLoopBackOff with restartCount 1.
+        def backing_off(restarts):
+            return pod("kafka-0", ready=False, statuses=[{
+                "name": "kafka", "ready": False, "restartCount": restarts,
+                "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                      "message": "back-off 10s restarting failed container=kafka"}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "Error"}}}])
+        assert wt.pod_fatal(backing_off(1)) is None
+        assert wt.pod_fatal(backing_off(2)) is None
+        assert "is in CrashLoopBackOff (restarts 3)" in wt.pod_fatal(backing_off(3))
+
     def test_image_pull_in_init_container(self):
         bad = pod("kafka-0", ready=False, statuses=[])
         bad["status"]["initContainerStatuses"] = [{
