@@ -196,9 +196,17 @@ def test_sim_down_leaves_nothing_of_the_runtime():
                     name="main", image="apache/kafka:4.4.0", command=["python3", "-c", LISTEN_9092],
                     env=[client.V1EnvVar(name="POD_NAME", value_from=client.V1EnvVarSource(
                         field_ref=client.V1ObjectFieldSelector(field_path="metadata.name")))])])))
-        wait_for(lambda: all(p.status.pod_ip and p.status.phase == "Running"
-                             for p in core.list_namespaced_pod("default").items), timeout=120,
-                 what="the agent to run both pods")
+        try:
+            wait_for(lambda: all(p.status.pod_ip and p.status.phase == "Running"
+                                 for p in core.list_namespaced_pod("default").items), timeout=120,
+                     what="the agent to run both pods")
+        except AssertionError as exc:
+            # Seen failing now and then (2 of 4 runs on 2026-12-02): say where the pods stopped.
+            pods = [(p.metadata.name, p.spec.node_name, p.status.phase, p.status.pod_ip)
+                    for p in core.list_namespaced_pod("default").items]
+            agent_log = os.path.join(state_dir, "agent.log")
+            log = open(agent_log, encoding="utf-8").read()[-3000:] if os.path.exists(agent_log) else "(none)"
+            raise AssertionError("%s\npods (name, node, phase, ip): %s\nagent log tail:\n%s" % (exc, pods, log)) from exc
         # Both on 9092, each at its own IP.
         for pod in core.list_namespaced_pod("default").items:
             def answer():

@@ -571,6 +571,7 @@ class Agent:
         self.runners = {}
         self.dns_state = None
         self.dns_lock = threading.Lock()
+        self.image_lock = threading.Lock()  # pods of one image start at once: one writes its shims
         self.last_pods = []
         self.last_services = []
         self.stop = threading.Event()
@@ -602,11 +603,12 @@ class Agent:
                 % (info["component"], image, home, self.fetch_dir, info["component"], self.fetch_dir,
                    info["component"], version))
         target = os.path.join(self.state_dir, "images", "%s-%s" % (info["component"], version), "bin")
-        if not os.path.isdir(target):
-            write_shims(target + ".new", fetch.classpath(info["component"], release.group(1)), info["scripts"],
-                        FAST_JVM_OPTS, heap_env=info["heap_env"], opts_env=info["opts_env"],
-                        log_opts_env=info["log_opts_env"], log_dir_property=info["log_dir_property"])
-            os.replace(target + ".new", target)
+        with self.image_lock:
+            if not os.path.isdir(target):
+                write_shims(target + ".new", fetch.classpath(info["component"], release.group(1)), info["scripts"],
+                            FAST_JVM_OPTS, heap_env=info["heap_env"], opts_env=info["opts_env"],
+                            log_opts_env=info["log_opts_env"], log_dir_property=info["log_dir_property"])
+                os.replace(target + ".new", target)
         return target
 
     def api_exec(self, pod, runner, box):
