@@ -23,6 +23,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -205,7 +206,7 @@ def test_sim_down_leaves_nothing_of_the_runtime():
             pods = [(p.metadata.name, p.spec.node_name, p.status.phase, p.status.pod_ip)
                     for p in core.list_namespaced_pod("default").items]
             agent_log = os.path.join(state_dir, "agent.log")
-            log = open(agent_log, encoding="utf-8").read()[-3000:] if os.path.exists(agent_log) else "(none)"
+            log = pathlib.Path(agent_log).read_text(encoding="utf-8")[-3000:] if os.path.exists(agent_log) else "(none)"
             raise AssertionError("%s\npods (name, node, phase, ip): %s\nagent log tail:\n%s" % (exc, pods, log)) from exc
         # Both on 9092, each at its own IP.
         for pod in core.list_namespaced_pod("default").items:
