@@ -8,8 +8,19 @@ rolling upgrades), while every broker is rolled:
 - by bigdata.stack.rolling_update's own Roller and KafkaGate, with the tools run "in a pod" the way
   the module runs them (the pod's environment, the bootstrap Service, the pod's client settings):
   zero failed sends, every acknowledged message consumed afterwards;
-- not yet here: the same roll the naive way (the readiness-only gate, the next broker as soon as
-  the restarted one's port is open), which should show failed sends; it did not finish in time.
+- then the same roll the naive way: the readiness-only gate (rolling.Gate, what the StatefulSet
+  controller does: the next broker as soon as the restarted one's port is open). That roll takes
+  partitions below min.insync.replicas, and the producer is told so: NOT_ENOUGH_REPLICAS answers
+  (which it retries, and which become failed sends once they outlast delivery.timeout.ms). The
+  gated roll must see none of them, the naive one some: the gate is what makes the difference.
+
+A restarted broker here has little to catch up (a few seconds of a small stream over loopback),
+where a production broker has minutes of traffic: with nothing else, it is back in every ISR
+before the naive roll even reaches the next broker, and the comparison shows nothing. So both rolls
+run under Kafka's own replication throttle (follower/leader.replication.throttled.rate, applied
+only to replicas out of the ISR, on every partition of both topics), with bulk traffic on a second
+topic (kafka-producer-perf-test) at half the throttled rate: a restarted broker needs some
+fifteen seconds to rejoin the ISR, as a loaded one does.
 
 A pod's delete is a SIGTERM to its process group (what the kubelet sends), then its unchanged
 start script again on the same volume. The producer's delivery.timeout.ms is 10 s (its default
@@ -33,6 +44,9 @@ sys.path.insert(0, os.path.join(REPO, "collections"))
 from ansible_collections.bigdata.stack.plugins.module_utils import rolling  # noqa: E402
 
 TOPIC = "roll-test"
+BULK_TOPIC = "roll-bulk"
+THROTTLE_BYTES_PER_S = 300000  # per broker, only on replicas out of the ISR (catching up)
+BULK_RECORDS_PER_S, BULK_RECORD_BYTES = 150, 1000
 PRODUCER_TIMEOUTS = "delivery.timeout.ms=10000\nrequest.timeout.ms=5000\nlinger.ms=0\nretries=2147483647\n"
 
 
@@ -156,6 +170,16 @@ class Producer:
                         pass
         return found
 
+    def under_min_isr_answers(self):
+        """The produce responses that said a partition was below min.insync.replicas.
+
+        The producer logs each retriable error it retries at WARN (Sender.completeBatch:
+        "Got error produce response ... Error: NOT_ENOUGH_REPLICAS"); the role's tools logging
+        prints warnings. NOT_ENOUGH_REPLICAS_AFTER_APPEND counts too.
+        """
+        with open(self.out, encoding="utf-8", errors="replace") as handle:
+            return [line.strip() for line in handle if "NOT_ENOUGH_REPLICAS" in line and not line.startswith("{")]
+
     def stop(self):
         os.killpg(self.proc.pid, 15)
         self.proc.wait(60)
@@ -163,7 +187,7 @@ class Producer:
         events = self.events()
         acked = [e["value"] for e in events if e.get("name") == "producer_send_success"]
         failed = [e for e in events if e.get("name") == "producer_send_error"]
-        return acked, failed
+        return acked, failed, self.under_min_isr_answers()
 
 
 def in_sync(cluster, client_config):
@@ -178,6 +202,13 @@ def roll_brokers_under_load(stage, gate, name):
     wait_until(lambda: in_sync(cluster, client_config), "every partition in sync before the roll", 180,
                daemons=cluster.daemons(), interval=3)
     producer = Producer(cluster, client_config, root, name)
+    bulk_log = open(os.path.join(root, "%s-bulk.log" % name), "w", encoding="utf-8")
+    bulk = subprocess.Popen(
+        [os.path.join(cluster.bin, "kafka-producer-perf-test.sh"), "--topic", BULK_TOPIC, "--num-records", "100000000",
+         "--record-size", str(BULK_RECORD_BYTES), "--throughput", str(BULK_RECORDS_PER_S),
+         "--producer.config", client_config, "--producer-props", "acks=1", "bootstrap.servers=" + cluster.bootstrap()],
+        stdout=bulk_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=cluster.tool_env(),
+        start_new_session=True)
     try:
         wait_until(lambda: sum(e.get("name") == "producer_send_success" for e in producer.events()) > 50,
                    "the producer sending", 120, interval=1)
@@ -185,8 +216,11 @@ def roll_brokers_under_load(stage, gate, name):
         steps = rolling.Roller(gate(io), io.delete_pod, io.wait_ready, timeout=300, interval=2).run(brokers)
         time.sleep(5)  # keep sending a little after the last restart
     finally:
-        acked, failed = producer.stop()
-    return steps, acked, failed
+        acked, failed, below_min_isr = producer.stop()
+        os.killpg(bulk.pid, 15)
+        bulk.wait(60)
+        bulk_log.close()
+    return steps, acked, failed, below_min_isr
 
 
 def consumed_values(cluster, client_config, expected):
@@ -196,25 +230,52 @@ def consumed_values(cluster, client_config, expected):
     return proc.stdout.splitlines(), proc
 
 
-def test_gated_roll_of_every_broker_loses_no_acks_all_send(stage):
+@pytest.fixture(scope="module")
+def topic(stage):
+    """The role's wait.yml health check first (a quorum leader, 3 brokers), as the role does before
+    a roll; then the topic: replication 3, min.insync.replicas 2 (prod's `events`); the bulk topic
+    and the replication throttle (the module docstring says why)."""
     inv, cluster, _group, client_config, _root = stage
-    # The role's wait.yml health check first (a quorum leader, 3 brokers), as the role does before the roll.
     pod = cluster.pod("kafka-broker-0")
     cluster.wait_healthy(load_health(), cluster.in_pod(pod, "kafka.%s.svc:9092" % inv["bigdata_namespace"]),
                          inv["kafka_broker_replicas"], timeout=300,
                          command_config=pod.sandbox.rewrite("/etc/kafka/runtime/client.properties"), pod=pod)
-    created = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(), "--command-config", client_config,
-                           "--create", "--topic", TOPIC, "--partitions", "3", "--replication-factor", "3",
-                           "--config", "min.insync.replicas=2")
-    assert created.returncode == 0, created.stderr[-2000:]
+    throttled = ["--config", "leader.replication.throttled.replicas=*", "--config", "follower.replication.throttled.replicas=*"]
+    for name, min_isr in ((TOPIC, "2"), (BULK_TOPIC, "1")):
+        created = cluster.tool("kafka-topics.sh", "--bootstrap-server", cluster.bootstrap(), "--command-config", client_config,
+                               "--create", "--topic", name, "--partitions", "3", "--replication-factor", "3",
+                               "--config", "min.insync.replicas=" + min_isr, *throttled)
+        assert created.returncode == 0, created.stderr[-2000:]
+    rate = cluster.tool("kafka-configs.sh", "--bootstrap-server", cluster.bootstrap(), "--command-config", client_config,
+                        "--alter", "--entity-type", "brokers", "--entity-default", "--add-config",
+                        "leader.replication.throttled.rate=%d,follower.replication.throttled.rate=%d"
+                        % (THROTTLE_BYTES_PER_S, THROTTLE_BYTES_PER_S))
+    assert rate.returncode == 0, rate.stderr[-2000:]
+    return TOPIC
 
-    steps, acked, failed = roll_brokers_under_load(stage, lambda io: kafka_gate(inv, io), "gated")
+
+def test_gated_roll_of_every_broker_loses_no_acks_all_send(stage, topic):
+    inv, cluster, _group, client_config, _root = stage
+    steps, acked, failed, below_min_isr = roll_brokers_under_load(stage, lambda io: kafka_gate(inv, io), "gated")
     assert [s.pod for s in steps] == ["kafka-broker-2", "kafka-broker-1", "kafka-broker-0"]
     assert len(acked) > 200, "the producer sent too little during the roll to mean anything: %d" % len(acked)
     assert failed == [], "%d sends failed during the gated roll, e.g. %s" % (len(failed), failed[:3])
+    assert below_min_isr == [], "the gated roll took a partition below min ISR: %s" % below_min_isr[:3]
     print("gated roll:", [s.as_dict() for s in steps], "acknowledged", len(acked))
 
     values, proc = consumed_values(cluster, client_config, len(acked))
     missing = set(acked) - set(values)
     assert not missing, "%d acknowledged messages not consumed, e.g. %s\n%s" % (len(missing), sorted(missing)[:5],
                                                                              proc.stderr[-2000:])
+
+
+def test_the_same_roll_without_the_gate_takes_partitions_below_min_isr(stage, topic):
+    """The comparison: rolling.Gate (readiness only) on the same cluster, topic and producer."""
+    _inv, _cluster, _group, _client_config, _root = stage
+    steps, acked, failed, below_min_isr = roll_brokers_under_load(stage, lambda io: rolling.Gate(), "naive")
+    assert [s.pod for s in steps] == ["kafka-broker-2", "kafka-broker-1", "kafka-broker-0"]
+    assert len(acked) > 200, "the producer sent too little during the roll to mean anything: %d" % len(acked)
+    print("naive roll:", [s.as_dict() for s in steps], "acknowledged", len(acked), "failed", len(failed),
+          "NOT_ENOUGH_REPLICAS answers", len(below_min_isr))
+    assert failed or below_min_isr, (
+        "the readiness-only roll kept every partition at min ISR: this test no longer shows what the gate is for")

@@ -49,6 +49,9 @@ KAFKA_SCRIPTS = {
     "kafka-features.sh": "org.apache.kafka.tools.FeatureCommand",
     # Kafka's own system tests drive rolling upgrades with it (tests/kafkatest/services/verifiable_producer.py).
     "kafka-verifiable-producer.sh": "org.apache.kafka.tools.VerifiableProducer",
+    # The roll test's replication throttle and its bulk traffic (tests/daemons/test_roll_daemons.py).
+    "kafka-configs.sh": "org.apache.kafka.tools.ConfigCommand",
+    "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
 }
 KAFKA_IMAGE_BIN = "/opt/kafka/bin"
 # Fast JVM start on 2 shared cores instead of the image's G1 settings (not rendered by the role).
