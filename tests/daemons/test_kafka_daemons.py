@@ -174,6 +174,37 @@ def test_stage_dedicated_tls_quorum_serves_topics(stage_kafka):
     assert consumed.stdout.splitlines() == ["over TLS"]
 
 
+def test_a_broker_opens_its_readiness_port_only_once_it_runs(stage_kafka):
+    """The brokers' readinessProbe is tcpSocket on `internal`; this is why that means "serving".
+
+    Kafka 4's SocketServer binds a listener when its acceptor starts (Acceptor.start ->
+    openServerSocket, which logs "Awaiting socket connections on <host>:<port>"), and BrokerServer
+    starts the acceptors (SocketServer.enableRequestProcessing) only after "Waiting for the broker
+    to be unfenced": after the broker has caught up with the metadata log, finished log recovery
+    (RECOVERY) and been unfenced by the controller (RUNNING). Until then a connection to the port
+    is refused, so the probe fails. Older Kafka bound the port first (Kafka 3 logged "Awaiting
+    socket connections" before "Created data-plane acceptor"): this test reads the order in the
+    real broker's log and fails if a new Kafka version goes back to that.
+    (Controllers bind their port before the quorum has a leader: voters must reach each other to
+    elect one, so theirs means "the Raft listener is up"; the kafka gate checks the quorum.)
+    """
+    inv, _docs, cluster, _client_config = stage_kafka
+    wait_like_the_role(cluster, inv, load_health())
+    brokers = [p for p in cluster.pods if p.name.startswith("kafka-broker-")]
+    assert len(brokers) == 3
+    for pod in brokers:
+        probe = pod.statefulset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+        assert probe == {**probe, "tcpSocket": {"port": "internal"}}, probe
+        with open(pod.daemon.log_path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+        bound = [i for i, line in enumerate(lines)
+                 if "Awaiting socket connections on %s:%d." % (LOOPBACK, pod.ports["INTERNAL"]) in line]
+        running = [i for i, line in enumerate(lines) if "Transitioning from RECOVERY to RUNNING" in line]
+        assert bound and running, "%s: no bind or RUNNING line in %s" % (pod.name, pod.daemon.log_path)
+        assert running[0] < bound[0], "%s bound its readiness port (line %d) before it was RUNNING (line %d)" % (
+            pod.name, bound[0] + 1, running[0] + 1)
+
+
 # What a Kafka operator looks at first (the monitoring role's kafka alerts and dashboard), with the
 # names the agent's rules (roles/kafka/files/jmx-exporter.yaml) give them.
 BROKER_METRICS = ["kafka_server_replicamanager_underreplicatedpartitions",
