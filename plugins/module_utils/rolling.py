@@ -475,18 +475,27 @@ def hdfs_state(info_body, state_body):
 class HdfsGate(Gate):
     """HDFS datanodes: the NameNode out of safe mode before; after a restart the datanode live again
     (in the NameNode's NameNodeInfo LiveNodes, by the pod's host name, heard from within
-    ``max_contact`` seconds) and no more under-replicated blocks (FSNamesystemState
-    UnderReplicatedBlocks) than before the roll started.
+    ``max_contact`` seconds and since the pod was deleted) and no more under-replicated blocks
+    (FSNamesystemState UnderReplicatedBlocks) than before the roll started.
+
+    The NameNode declares a silent datanode dead only after its heartbeat expiry (about 10 minutes),
+    so the old process's entry stays in LiveNodes through a restart; a last contact older than the
+    delete is that entry, not the new process.
 
     ``http_get(path, query) -> (status, body)`` reads the NameNode's HTTP port (health.http_checks).
     """
 
     name = "hdfs"
 
-    def __init__(self, http_get, max_contact=10):
+    def __init__(self, http_get, max_contact=10, clock=time.monotonic):
         self.http_get = http_get
         self.max_contact = max_contact
+        self.clock = clock
         self.baseline = None
+        self.deleted_at = {}
+
+    def before(self, pod):
+        self.deleted_at[pod_name(pod)] = self.clock()
 
     def _state(self):
         answers = {}
@@ -521,6 +530,11 @@ class HdfsGate(Gate):
         contact = node.get("lastContact")
         if contact is not None and contact > self.max_contact:
             return False, "the NameNode last heard from datanode %s %ss ago" % (name, contact)
+        if contact is not None and name in self.deleted_at:
+            since = self.clock() - self.deleted_at[name]
+            if contact >= since:
+                return False, "the NameNode has not heard from datanode %s since it was restarted %ds ago (last contact %ss ago)" % (
+                    name, since, contact)
         under = state["under_replicated"] or 0
         if self.baseline is not None and under > self.baseline:
             return False, "%s under-replicated blocks, %s before the roll" % (under, self.baseline)

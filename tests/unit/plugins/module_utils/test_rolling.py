@@ -447,6 +447,23 @@ def test_hdfs_datanode_settles_when_live_again_and_no_more_blocks_under_replicat
     assert gate.settled(DATANODES[0]) == (True, "")
 
 
+def test_hdfs_datanode_settles_only_once_heard_from_after_its_restart():
+    """The NameNode declares a silent datanode dead only after ~10 min, so right after a restart
+    the old process's registration still looks live; only a contact after the delete counts."""
+    now = [100.0]
+    namenode = FakeNameNode(jmx({0: 0, 1: 0, 2: 0}))
+    gate = rolling.HdfsGate(namenode, clock=lambda: now[0])
+    gate.precheck(DATANODES)
+    gate.before(DATANODES[0])  # deleted at 100; its last heartbeat was 2 s before
+    now[0] = 106.0
+    namenode.answers = [jmx({0: 8, 1: 0, 2: 0})]
+    assert gate.settled(DATANODES[0]) == (
+        False, "the NameNode has not heard from datanode hdfs-datanode-0 since it was restarted 6s ago (last contact 8s ago)")
+    now[0] = 109.0
+    namenode.answers = [jmx({0: 1, 1: 0, 2: 0})]
+    assert gate.settled(DATANODES[0]) == (True, "")
+
+
 def test_hdfs_namenode_unreachable_is_a_reason():
     gate = rolling.HdfsGate(lambda path, query: (0, "curl in pod hdfs-namenode-0 failed (exit 7): Connection refused"))
     assert gate.precheck(DATANODES) == ["NameNode /jmx answered 0: curl in pod hdfs-namenode-0 failed (exit 7): Connection refused"]
