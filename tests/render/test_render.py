@@ -2,7 +2,8 @@
 
 * schema: strict kubernetes-validate against Kubernetes 1.33 and 1.36 (unknown fields fail);
 * Pod Security restricted for every pod spec, including pod templates kept in ConfigMaps;
-* requests and limits for cpu, memory and ephemeral-storage on every container of a workload, and
+* requests and limits for cpu, memory and ephemeral-storage on every container of a workload and
+  of the Spark pod templates kept in ConfigMaps, and
   a pod's ephemeral-storage limit at least the size limits of its disk-backed emptyDirs;
 * the app.kubernetes.io labels on every object, pod template and volume claim template;
 * pinned images, all moved to bigdata_image_registry when it is set;
@@ -251,11 +252,15 @@ def test_pod_security_restricted(pod_doc):
     assert not problems, "Pod Security restricted would reject: %s" % "; ".join(problems)
 
 
-def test_resources(workload_doc):
-    assert workload_doc is not None, "no workload was rendered"
-    _variant, _role, doc = workload_doc
+def test_resources(pod_doc):
+    """Every container of a workload, and of the pod templates kept in ConfigMaps: spark-submit makes
+    Spark's drivers and executors from those, and Spark sets their cpu and memory itself but keeps
+    what else the template's container asks for (ephemeral-storage); see the spark role's
+    configmaps.yaml.j2."""
+    assert pod_doc is not None, "no pod spec was rendered"
+    _variant, _role, _doc, spec, _is_workload = pod_doc
     missing = []
-    for c in containers(pod_spec(doc)):
+    for c in containers(spec):
         resources = c.get("resources") or {}
         for section in ("requests", "limits"):
             for resource in ("cpu", "memory", "ephemeral-storage"):
