@@ -35,14 +35,19 @@ VARIANTS = {
     "prod": ("prod", []),
     # prod from a mirror registry, with prod's own numbers and switches given again the way people
     # type them on the command line: `-e key=value` makes every value a string, which each role
-    # must convert (| int, | bool) rather than compare or loop over as it is.
+    # must convert (| int, | bool) rather than compare or loop over as it is. The Spark history
+    # server is exposed here too (its Ingress; prod leaves it off).
     "prod-mirror": ("prod", ["-e", "bigdata_image_registry=" + MIRROR] + [
         arg for pair in ("kibana_replicas=2", "hdfs_datanode_replicas=3", "kafka_controller_replicas=3",
                          "kafka_broker_replicas=3", "spark_driver_cores=1", "spark_executor_instances=3",
-                         "spark_executor_cores=2", "bigdata_tls_enabled=true", "bigdata_wait_timeout=1800")
+                         "spark_executor_cores=2", "bigdata_tls_enabled=true", "bigdata_wait_timeout=1800",
+                         "spark_history_ingress_enabled=true")
         for arg in ("-e", pair)]),
-    # dev on OpenShift: pods without fixed uid/fsGroup (the restricted-v2 SCC assigns them).
-    "dev-openshift": ("dev", ["-e", "bigdata_platform=openshift"]),
+    # dev on OpenShift: pods without fixed uid/fsGroup (the restricted-v2 SCC assigns them), and
+    # the UIs exposed, so that Routes instead of Ingresses are rendered (Kibana's, Grafana's,
+    # the Spark history server's).
+    "dev-openshift": ("dev", ["-e", "bigdata_platform=openshift", "-e", "kibana_ingress_enabled=true",
+                              "-e", "spark_history_ingress_enabled=true"]),
 }
 
 

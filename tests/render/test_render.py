@@ -2,11 +2,14 @@
 
 * schema: strict kubernetes-validate against Kubernetes 1.33 and 1.36 (unknown fields fail);
 * Pod Security restricted for every pod spec, including pod templates kept in ConfigMaps;
-* requests and limits for cpu, memory and ephemeral-storage on every container of a workload, and
+* requests and limits for cpu, memory and ephemeral-storage on every container of a workload and
+  of the Spark pod templates kept in ConfigMaps, and
   a pod's ephemeral-storage limit at least the size limits of its disk-backed emptyDirs;
 * the app.kubernetes.io labels on every object, pod template and volume claim template;
 * pinned images, all moved to bigdata_image_registry when it is set;
 * StatefulSets keep their volumes (PVC retention Retain);
+* OpenShift Routes, which kubernetes-validate has no schema for: known fields only, TLS at the
+  router, and a Service of the same render with the port they name;
 * spreading as the inventory asks: prod requires anti-affinity per node and an even zone spread
   for every multi-replica workload, stage prefers them.
 
@@ -31,6 +34,14 @@ CLUSTER_SCOPED_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyB
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
                    "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+# OpenShift's API groups: kubernetes-validate has no schemas for them (test_openshift_route checks
+# Routes instead).
+OPENSHIFT_API_PREFIXES = ("route.openshift.io/",)
+# route.openshift.io/v1 Route: the fields of its spec and of spec.tls (OpenShift's API reference).
+ROUTE_SPEC_FIELDS = {"host", "subdomain", "path", "to", "alternateBackends", "port", "tls", "wildcardPolicy"}
+ROUTE_TLS_FIELDS = {"termination", "insecureEdgeTerminationPolicy", "certificate", "key", "caCertificate",
+                    "destinationCACertificate", "externalCertificate"}
+DNS_NAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Pod Security restricted: the volume types it allows.
 RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
                       "persistentVolumeClaim", "projected", "secret"}
@@ -145,6 +156,13 @@ def pytest_generate_tests(metafunc):
     if "any_doc" in metafunc.fixturenames:
         params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs]
         metafunc.parametrize("any_doc", params or [_nothing("DOCUMENTS")])
+    if "kubernetes_doc" in metafunc.fixturenames:
+        params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs
+                  if not str(d.get("apiVersion", "")).startswith(OPENSHIFT_API_PREFIXES)]
+        metafunc.parametrize("kubernetes_doc", params or [_nothing("DOCUMENTS")])
+    if "route_doc" in metafunc.fixturenames:
+        params = [pytest.param((v, r, d), id=doc_id(v, r, d)) for v, r, _f, d in docs if d.get("kind") == "Route"]
+        metafunc.parametrize("route_doc", params or [_nothing("ROUTES")])
     if "version" in metafunc.fixturenames:
         metafunc.parametrize("version", KUBERNETES_VERSIONS)
     if "pod_doc" in metafunc.fixturenames:
@@ -192,9 +210,9 @@ def test_every_component_of_the_inventory_is_rendered():
         assert list(roles) == enabled_components(inventory), variant
 
 
-def test_schema(any_doc, version):
-    assert any_doc is not None, "no document was rendered"
-    _variant, _role, doc = any_doc
+def test_schema(kubernetes_doc, version):
+    assert kubernetes_doc is not None, "no document was rendered"
+    _variant, _role, doc = kubernetes_doc
     try:
         kubernetes_validate.validate(doc, version, strict=True)
     except kubernetes_validate.ValidationError as err:
@@ -202,6 +220,40 @@ def test_schema(any_doc, version):
         pytest.fail("Kubernetes %s schema (strict): %s at %s" % (version, err.message, path or "/"))
     except kubernetes_validate.utils.SchemaNotFoundError as err:
         pytest.fail(err.message)
+
+
+@functools.lru_cache(maxsize=None)
+def _services(variant):
+    """{name: Service} of one variant's render."""
+    return {d["metadata"]["name"]: d for v, _r, _f, d in documents() if v == variant and d.get("kind") == "Service"}
+
+
+def test_openshift_route(route_doc):
+    """Routes are OpenShift's (route.openshift.io/v1) and kubernetes-validate has no schema for
+    them: their fields are checked here against OpenShift's API, and their target must be a
+    Service of the same render with a port of the name they give (the router looks the name up
+    among the Service's endpoint ports)."""
+    assert route_doc is not None, "no Route was rendered (dev-openshift exposes its UIs)"
+    variant, _role, doc = route_doc
+    assert doc["apiVersion"] == "route.openshift.io/v1"
+    spec = doc.get("spec") or {}
+    assert set(spec) <= ROUTE_SPEC_FIELDS, "unknown Route fields: %s" % sorted(set(spec) - ROUTE_SPEC_FIELDS)
+    assert DNS_NAME.match(str(spec.get("host", ""))), "spec.host %r is not a DNS name" % spec.get("host")
+    tls = spec.get("tls") or {}
+    assert set(tls) <= ROUTE_TLS_FIELDS, "unknown Route tls fields: %s" % sorted(set(tls) - ROUTE_TLS_FIELDS)
+    assert tls.get("termination") in ("edge", "passthrough", "reencrypt"), "no TLS at the router: %s" % tls
+    assert tls.get("insecureEdgeTerminationPolicy") in ("None", "Redirect") + (
+        ("Allow",) if tls["termination"] != "passthrough" else ()), tls
+    assert spec.get("wildcardPolicy", "None") in ("None", "Subdomain")
+    target = spec.get("to") or {}
+    assert target.get("kind") == "Service" and set(target) <= {"kind", "name", "weight"}, target
+    service = _services(variant).get(target.get("name"))
+    assert service is not None, "the Route targets Service %r, which this render has not" % target.get("name")
+    port = (spec.get("port") or {}).get("targetPort")
+    names = [p.get("name") for p in service["spec"]["ports"]]
+    numbers = [p.get(key) for p in service["spec"]["ports"] for key in ("port", "targetPort")]
+    assert port in (names if isinstance(port, str) else numbers), (
+        "spec.port.targetPort %r is no port of Service %s (%s)" % (port, target["name"], names))
 
 
 def test_labels(any_doc):
@@ -251,11 +303,15 @@ def test_pod_security_restricted(pod_doc):
     assert not problems, "Pod Security restricted would reject: %s" % "; ".join(problems)
 
 
-def test_resources(workload_doc):
-    assert workload_doc is not None, "no workload was rendered"
-    _variant, _role, doc = workload_doc
+def test_resources(pod_doc):
+    """Every container of a workload, and of the pod templates kept in ConfigMaps: spark-submit makes
+    Spark's drivers and executors from those, and Spark sets their cpu and memory itself but keeps
+    what else the template's container asks for (ephemeral-storage); see the spark role's
+    configmaps.yaml.j2."""
+    assert pod_doc is not None, "no pod spec was rendered"
+    _variant, _role, _doc, spec, _is_workload = pod_doc
     missing = []
-    for c in containers(pod_spec(doc)):
+    for c in containers(spec):
         resources = c.get("resources") or {}
         for section in ("requests", "limits"):
             for resource in ("cpu", "memory", "ephemeral-storage"):

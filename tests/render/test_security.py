@@ -5,7 +5,8 @@ their shape is what can be tested: who may reach the API server, who may reach H
 driver's admission policy is enforced there and tested on it
 (tests/integration/test_spark_driver_pod_policy_on_cluster.py); here, that every variant renders it
 for its own namespace and service account with the Secrets its pipelines need. On OpenShift no pod
-sets a uid or fsGroup.
+sets a uid or fsGroup. Every UI exposed through a Route or Ingress is admitted from the OpenShift
+router or the ingress controller's namespace.
 """
 
 from __future__ import annotations
@@ -150,3 +151,73 @@ def test_openshift_pods_leave_uid_and_fs_group_to_the_scc(role, doc):
     assert doc is not None, "nothing was rendered for OpenShift"
     found = sorted(set(_id_fields(doc)))
     assert found == [], "fixed uid/gid on OpenShift (restricted-v2 refuses them): %s" % found
+
+
+# What admits traffic from outside the cluster to an exposed UI: OpenShift's router pods run in
+# namespaces labelled network.openshift.io/policy-group=ingress; an ingress controller in its own
+# namespace, selected by name.
+ROUTER_PEER = {"namespaceSelector": {"matchLabels": {"network.openshift.io/policy-group": "ingress"}}}
+
+
+def _exposures():
+    """(variant, role, Route or Ingress, [(Service name, Service port as the exposure names it)])."""
+    found = []
+    for v, r, d in _docs():
+        spec = d.get("spec") or {}
+        if d.get("kind") == "Route":
+            found.append((v, r, d, [(spec["to"]["name"], (spec.get("port") or {}).get("targetPort"))]))
+        elif d.get("kind") == "Ingress":
+            backends = [path["backend"]["service"] for rule in spec.get("rules") or []
+                        for path in (rule.get("http") or {}).get("paths") or []]
+            found.append((v, r, d, [(b["name"], b["port"].get("name", b["port"].get("number"))) for b in backends]))
+    return found
+
+
+def _container_ports(variant, selector, port):
+    """The container port numbers behind a Service port's targetPort, in the pods the selector picks."""
+    if isinstance(port, int):
+        return {port}
+    numbers = set()
+    for _v, _r, d in _docs(variant):
+        template = (d.get("spec") or {}).get("template") or {}
+        if d.get("kind") in ("Deployment", "StatefulSet") and \
+                selector.items() <= ((template.get("metadata") or {}).get("labels") or {}).items():
+            numbers |= {p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports") or []
+                        if p.get("name") == port}
+    return numbers
+
+
+EXPOSURES = _exposures()
+
+
+@pytest.mark.parametrize("exposure", EXPOSURES or [None],
+                         ids=[doc_id(v, r, d) for v, r, d, _b in EXPOSURES] or ["NO-EXPOSED-UI"])
+def test_an_exposed_ui_admits_the_router_or_ingress_controller(exposure):
+    """Behind the default deny, a Route or Ingress reaches its pods only when their NetworkPolicy
+    admits the OpenShift router (Route) or the ingress controller's namespace (Ingress) on the
+    port the Service sends to."""
+    assert exposure is not None, "no Route or Ingress was rendered (stage, prod and dev-openshift expose UIs)"
+    variant, _role, doc, backends = exposure
+    assert backends, "the %s has no backend Service" % doc["kind"]
+    services = {d["metadata"]["name"]: d for _v, _r, d in _docs(variant, kind="Service")}
+    for name, service_port in backends:
+        service = services[name]
+        selector = service["spec"]["selector"]
+        target = next(p.get("targetPort", p["port"]) for p in service["spec"]["ports"]
+                      if service_port in (p.get("name"), p["port"], p.get("targetPort")))
+        ports = _container_ports(variant, selector, target)
+        assert ports, "no container port %r in the pods of Service %s" % (target, name)
+        admitting = []
+        for _v, _r, policy in _docs(variant, kind="NetworkPolicy"):
+            pods = policy["spec"].get("podSelector") or {}
+            if pods.get("matchExpressions") or not (pods.get("matchLabels") or {}).items() <= selector.items():
+                continue
+            for rule in policy["spec"].get("ingress") or []:
+                peers = rule.get("from") or []
+                outside = [p for p in peers if p == ROUTER_PEER] if doc["kind"] == "Route" else [
+                    p for p in peers if "kubernetes.io/metadata.name" in
+                    ((p.get("namespaceSelector") or {}).get("matchLabels") or {})]
+                if outside and ports & {p.get("port") for p in rule.get("ports") or []}:
+                    admitting.append(policy["metadata"]["name"])
+        assert admitting, "no NetworkPolicy admits %s to Service %s's pods on %s" % (
+            "the OpenShift router" if doc["kind"] == "Route" else "an ingress controller's namespace", name, sorted(ports))

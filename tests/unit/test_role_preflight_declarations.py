@@ -95,6 +95,12 @@ PROMETHEUS_CLASS = scenario("prometheus-class", "monitoring", monitoring_prometh
 MONITORING_OFF = scenario("monitoring-off", "monitoring", bigdata_monitoring_mode="off")
 SPARK_HDFS = scenario("spark-hdfs", "spark", spark_event_log_storage="hdfs")
 SPARK_PVC = scenario("spark-pvc", "spark", spark_event_log_storage="pvc")
+SPARK_PROD = scenario("spark-prod", "spark", "prod")
+SPARK_EXPOSED = scenario("spark-exposed", "spark", "prod", spark_history_ingress_enabled=True)
+SPARK_EXPOSED_ON_OPENSHIFT = scenario("spark-exposed-openshift", "spark", "prod", spark_history_ingress_enabled=True,
+                                      bigdata_platform="openshift")
+SPARK_EXPOSED_CERT_MANAGER = scenario("spark-exposed-cert-manager", "spark", "prod", spark_history_ingress_enabled=True,
+                                      spark_history_ingress_annotations={"cert-manager.io/cluster-issuer": "letsencrypt"})
 PIPELINES_PVC = scenario("pipelines-pvc", "pipelines", pipelines_enabled="streaming", pipelines_checkpoint_storage="pvc")
 
 
@@ -119,6 +125,18 @@ def test_prod_needs_the_certificates_it_names(declared):
     assert "kibana_ingress_tls_secret: '' for plain HTTP" in declared[PROD["kibana"]]["secrets"][0]["create"]
     assert secret_names(declared[PROD["monitoring"]]) == ["grafana-ingress-tls"]
     assert declared[PROD["kafka"]]["node_ports"] == []
+
+
+def test_the_history_server_needs_its_ingress_certificate_only_when_exposed_through_an_ingress(declared):
+    # prod's Kibana has an Ingress certificate, so the history server's Ingress would have one too,
+    # but the history server is exposed only when asked for (it has no login of its own).
+    assert secret_names(declared[SPARK_PROD]) == []
+    assert secret_names(declared[SPARK_EXPOSED]) == ["spark-history-ingress-tls"]
+    create = declared[SPARK_EXPOSED]["secrets"][0]["create"]
+    assert "create secret tls spark-history-ingress-tls" in create and "spark-history.bigdata.example.com" in create
+    # A Route ends TLS at the router with the router's certificate; cert-manager makes its own.
+    assert secret_names(declared[SPARK_EXPOSED_ON_OPENSHIFT]) == []
+    assert secret_names(declared[SPARK_EXPOSED_CERT_MANAGER]) == []
 
 
 def test_kafka_one_nodeport_per_broker_from_the_base(declared):
