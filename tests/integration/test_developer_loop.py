@@ -72,6 +72,9 @@ def test_deploy_change_redeploy_look_and_remove(api_client, sim_kubeconfig, loop
     status = playbook("status", loop_ns, sim_kubeconfig)
     assert status.returncode == 0, status.stdout[-4000:]
     assert driver in status.stdout and "Succeeded" in status.stdout, status.stdout[-4000:]
+    # No node agent here: every pod of the stack is kwok's, and status says so.
+    pod_lines = [line for line in status.stdout.splitlines() if " node=" in line]
+    assert pod_lines and all(line.rstrip().rstrip('",').endswith("runs=simulated") for line in pod_lines), pod_lines
 
     logs_dir = tmp_path / "logs"
     logs = playbook("logs", loop_ns, sim_kubeconfig, "-e", "bigdata_logs_dir=%s" % logs_dir)

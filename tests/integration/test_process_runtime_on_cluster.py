@@ -115,6 +115,15 @@ def test_kafka_runs_as_processes_and_wait_ready_checks_them(runtime_kubeconfig):
                                    capture_output=True, text=True, check=True).stdout
         assert "0.0.0.0:9092" in listening, (netns, listening)
         broker_pid(state_dir, pod)
+        assert [(c.status, c.reason) for c in pod.status.conditions if c.type == "bigdata.stack/ProcessRuntime"] == [
+            ("True", "NodeAgent")], pod.status.conditions
+
+    # status.yml tells the pods the agent runs from kwok's.
+    shown = run_playbook("playbooks/status.yml", "-i", "inventories/dev", "-e", json.dumps(
+        {"bigdata_namespace": namespace, "bigdata_instance": namespace}), kubeconfig=sim_kubeconfig)
+    assert shown.returncode == 0, shown.report()
+    broker_line = [line for line in shown.stdout.splitlines() if "kafka-broker-0 " in line and " node=" in line]
+    assert broker_line and broker_line[0].rstrip().rstrip('",').endswith("runs=process"), shown.stdout[-3000:]
 
     # The broker's JVM hangs (SIGSTOP: its port still accepts connections, so the pod stays Ready
     # by its tcpSocket probe): the wait's KRaft checks, run in the pod, fail and say so.

@@ -274,6 +274,9 @@ def dns_names(pods, services, runtime_ips):
     return names
 
 
+RUNTIME_CONDITION = "bigdata.stack/ProcessRuntime"
+
+
 def is_ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -311,6 +314,12 @@ class PodRunner(threading.Thread):
             prev = old.get(kind)
             conditions.append({"type": kind, "status": text, "lastTransitionTime":
                                prev["lastTransitionTime"] if prev and prev.get("status") == text else now()})
+        # Which pods run for real: status.yml and the tests read this condition (a custom type, as
+        # readiness gates use; kwok's simulated pods never have it).
+        prev = old.get(RUNTIME_CONDITION)
+        conditions.append({"type": RUNTIME_CONDITION, "status": "True", "reason": "NodeAgent",
+                           "message": "runs as a local process of the simulated cluster's node agent",
+                           "lastTransitionTime": prev["lastTransitionTime"] if prev else now()})
         statuses = [{"name": c["name"], "image": c["image"], "imageID": "", "containerID":
                      "bds://%s/%s" % (self.uid, c["name"]), "ready": ready, "started": "running" in state,
                      "restartCount": self.restarts, "state": state,
