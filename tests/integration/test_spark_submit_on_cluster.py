@@ -111,9 +111,11 @@ def test_submission_builds_the_requested_driver_which_succeeds_then_absent_remov
     assert container.image_pull_policy == "IfNotPresent"
     assert container.security_context.capabilities.drop == ["ALL"]
     assert container.security_context.allow_privilege_escalation is False
-    # 512m heap + 384Mi minimum overhead; cpu request/limit from the conf.
-    assert container.resources.requests == {"cpu": "250m", "memory": "896Mi"}
-    assert container.resources.limits == {"cpu": "1", "memory": "896Mi"}
+    # 512m heap + 384Mi minimum overhead; cpu request/limit from the conf. ephemeral-storage from
+    # the role's driver pod template (spark_driver_ephemeral_storage_*): the real spark-submit 4.2.0
+    # adds cpu and memory to the template container's resources and keeps the rest.
+    assert container.resources.requests == {"cpu": "250m", "memory": "896Mi", "ephemeral-storage": "512Mi"}
+    assert container.resources.limits == {"cpu": "1", "memory": "896Mi", "ephemeral-storage": "2Gi"}
     assert container.args[:1] == ["driver"] and APPLICATION in container.args and container.args[-1] == "10"
     # The executor template travels to the driver in a ConfigMap it mounts.
     [template_volume] = [v for v in pod.spec.volumes if v.name == "pod-template-volume"]
