@@ -5,9 +5,10 @@
 
 Labels, selectors, image references, Pod Security ``restricted`` security contexts,
 anti-affinity, PodDisruptionBudgets, volume claim templates, the Ingress or Route that exposes a
-web UI and the rules every workload's resources follow are the same for every component; the role templates and validate tasks call
-these filters instead of repeating the YAML, so a rule changes in one place. Every filter is a
-pure function; each is documented in the ``<name>.yml`` file beside this one.
+web UI and the rules every workload's resources follow are the same for every component; the
+role templates and validate tasks call these filters instead of repeating the YAML, so a rule
+changes in one place. Every filter is a pure function; each is documented in the ``<name>.yml``
+file beside this one.
 """
 
 from __future__ import annotations
