@@ -4,10 +4,11 @@
 """Filters that shape the pieces every bigdata.stack manifest shares.
 
 Labels, selectors, image references, Pod Security ``restricted`` security contexts,
-anti-affinity, PodDisruptionBudgets, volume claim templates and the rules every workload's
-resources follow are the same for every component; the role templates and validate tasks call
-these filters instead of repeating the YAML, so a rule changes in one place. Every filter is a
-pure function; each is documented in the ``<name>.yml`` file beside this one.
+anti-affinity, PodDisruptionBudgets, volume claim templates, the Ingress or Route that exposes a
+web UI and the rules every workload's resources follow are the same for every component; the
+role templates and validate tasks call these filters instead of repeating the YAML, so a rule
+changes in one place. Every filter is a pure function; each is documented in the ``<name>.yml``
+file beside this one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+
+from ansible.module_utils.parsing.convert_bool import boolean
 
 try:
     from kubernetes.utils import parse_quantity
@@ -25,6 +28,12 @@ PART_OF = "bigdata-stack"
 MANAGED_BY = "ansible"
 
 ANTI_AFFINITY_MODES = ("none", "preferred", "required")
+
+# The Route terminations a UI can use: edge (the router ends TLS, the UI serves plain HTTP) and
+# passthrough (the UI serves HTTPS itself). reencrypt would need the UI's CA in the Route.
+ROUTE_TERMINATIONS = ("edge", "passthrough")
+# ingress-nginx's annotation for a backend that serves HTTPS (it speaks plain HTTP to it otherwise).
+BACKEND_PROTOCOL = "nginx.ingress.kubernetes.io/backend-protocol"
 
 
 def selector_labels(name, instance, component=None):
@@ -323,6 +332,67 @@ def volume_claim_template(name, instance, component, size, storage_class="", cla
     return {"metadata": {"name": str(claim), "labels": labels(name, instance, component)}, "spec": spec}
 
 
+def _ui_metadata(name, labels, annotations):
+    metadata = {"name": str(name), "labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return metadata
+
+
+def ui_ingress(name, labels, host, service=None, port="http", class_name="", tls_secret="", annotations=None,
+               backend_https=False):
+    """The Ingress that exposes a web UI at ``host``: every path to ``service``'s port ``port``.
+
+    ``service`` defaults to ``name``. No ``ingressClassName`` without ``class_name`` (the cluster's
+    default class), no ``tls`` without ``tls_secret``. ``backend_https`` (the UI serves HTTPS itself)
+    adds ingress-nginx's backend-protocol HTTPS annotation; ``annotations`` are added after it and win.
+    """
+    if not host:
+        raise ValueError("ui_ingress: the Ingress %s needs a host" % name)
+    merged = {BACKEND_PROTOCOL: "HTTPS"} if boolean(backend_https, strict=True) else {}
+    merged.update(annotations or {})
+    spec = {}
+    if class_name:
+        spec["ingressClassName"] = str(class_name)
+    if tls_secret:
+        spec["tls"] = [{"hosts": [str(host)], "secretName": str(tls_secret)}]
+    spec["rules"] = [{
+        "host": str(host),
+        "http": {"paths": [{
+            "path": "/",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": str(service or name), "port": {"name": str(port)}}},
+        }]},
+    }]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": _ui_metadata(name, labels, merged), "spec": spec}
+
+
+def ui_route(name, labels, host, service=None, port="http", annotations=None, termination="edge"):
+    """The OpenShift Route that exposes a web UI at ``host``, to ``service``'s port ``port``.
+
+    ``service`` defaults to ``name``. TLS always ends at or passes through the router
+    (``termination``: edge or passthrough); plain HTTP is redirected to HTTPS.
+    """
+    if not host:
+        raise ValueError("ui_route: the Route %s needs a host" % name)
+    if termination not in ROUTE_TERMINATIONS:
+        raise ValueError("ui_route: termination %r of the Route %s is not one of %s"
+                         % (termination, name, ", ".join(ROUTE_TERMINATIONS)))
+    return {
+        "apiVersion": "route.openshift.io/v1",
+        "kind": "Route",
+        "metadata": _ui_metadata(name, labels, annotations),
+        "spec": {
+            "host": str(host),
+            "to": {"kind": "Service", "name": str(service or name), "weight": 100},
+            "port": {"targetPort": str(port)},
+            "tls": {"termination": termination, "insecureEdgeTerminationPolicy": "Redirect"},
+            "wildcardPolicy": "None",
+        },
+    }
+
+
 def jvm_heap_options(heap):
     """``-Xms<heap> -Xmx<heap>``: the whole heap is reserved at start, so a pod that fits keeps fitting."""
     if jvm_bytes(heap, None) is None:
@@ -454,6 +524,8 @@ class FilterModule(object):
             "hadoop_xml": hadoop_xml,
             "pod_disruption_budget": pod_disruption_budget,
             "volume_claim_template": volume_claim_template,
+            "ui_ingress": ui_ingress,
+            "ui_route": ui_route,
             "jvm_heap_options": jvm_heap_options,
             "resource_errors": resource_errors,
         }

@@ -284,6 +284,95 @@ def test_pod_disruption_budget_with_its_own_name_and_budget():
     assert "app.kubernetes.io/version" not in budget["metadata"]["labels"]
 
 
+UI_LABELS = {"app.kubernetes.io/name": "kibana"}
+
+
+def test_ui_ingress_with_class_tls_and_a_backend_serving_https():
+    assert manifest.ui_ingress("kibana", UI_LABELS, "kibana.example.com", class_name="nginx",
+                               tls_secret="kibana-ingress-tls", backend_https=True) == {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "kibana", "labels": UI_LABELS,
+                     "annotations": {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}},
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["kibana.example.com"], "secretName": "kibana-ingress-tls"}],
+            "rules": [{"host": "kibana.example.com", "http": {"paths": [{
+                "path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "kibana", "port": {"name": "http"}}}}]}}],
+        },
+    }
+
+
+def test_ui_ingress_without_class_tls_secret_or_annotations_leaves_them_out():
+    ingress = manifest.ui_ingress("spark-history", UI_LABELS, "h.example.com", class_name="", tls_secret="",
+                                  annotations={})
+    assert "annotations" not in ingress["metadata"]
+    assert list(ingress["spec"]) == ["rules"]
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {
+        "name": "spark-history", "port": {"name": "http"}}
+
+
+def test_ui_ingress_annotations_are_added_after_the_backend_protocol_and_win_over_it():
+    given = {"a/x": "1", "nginx.ingress.kubernetes.io/backend-protocol": "GRPCS"}
+    ingress = manifest.ui_ingress("kibana", UI_LABELS, "h", annotations=given, backend_https=True)
+    assert ingress["metadata"]["annotations"] == given
+    assert manifest.ui_ingress("kibana", UI_LABELS, "h", annotations=given)["metadata"]["annotations"] == given
+    # The caller's mapping is not changed.
+    assert given == {"a/x": "1", "nginx.ingress.kubernetes.io/backend-protocol": "GRPCS"}
+    assert manifest.ui_ingress("kibana", UI_LABELS, "h", annotations={"a/x": "1"}, backend_https=True)[
+        "metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS", "a/x": "1"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), ("true", True), ("false", False), (False, False)])
+def test_ui_ingress_backend_https_reads_booleans_as_ansible_does(value, expected):
+    annotations = manifest.ui_ingress("kibana", UI_LABELS, "h", backend_https=value)["metadata"].get("annotations")
+    assert bool(annotations) is expected
+
+
+def test_ui_ingress_and_route_to_another_service_and_port():
+    ingress = manifest.ui_ingress("ui", UI_LABELS, "h", service="backend", port="web")
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {
+        "name": "backend", "port": {"name": "web"}}
+    route = manifest.ui_route("ui", UI_LABELS, "h", service="backend", port="web")
+    assert route["spec"]["to"]["name"] == "backend" and route["spec"]["port"] == {"targetPort": "web"}
+
+
+@pytest.mark.parametrize("termination", ["edge", "passthrough"])
+def test_ui_route_terminates_tls_at_the_router_or_passes_it_through(termination):
+    assert manifest.ui_route("grafana", UI_LABELS, "grafana.example.com", termination=termination) == {
+        "apiVersion": "route.openshift.io/v1",
+        "kind": "Route",
+        "metadata": {"name": "grafana", "labels": UI_LABELS},
+        "spec": {
+            "host": "grafana.example.com",
+            "to": {"kind": "Service", "name": "grafana", "weight": 100},
+            "port": {"targetPort": "http"},
+            "tls": {"termination": termination, "insecureEdgeTerminationPolicy": "Redirect"},
+            "wildcardPolicy": "None",
+        },
+    }
+
+
+def test_ui_route_carries_the_annotations_as_given_and_none_by_default():
+    assert manifest.ui_route("k", UI_LABELS, "h")["metadata"] == {"name": "k", "labels": UI_LABELS}
+    # No backend-protocol annotation: that is ingress-nginx's, not the router's.
+    assert manifest.ui_route("k", UI_LABELS, "h", annotations={"a/x": "1"}, termination="passthrough")[
+        "metadata"]["annotations"] == {"a/x": "1"}
+
+
+@pytest.mark.parametrize("termination", ["reencrypt", "Edge", ""])
+def test_ui_route_refuses_other_terminations_naming_the_choices(termination):
+    with pytest.raises(ValueError, match="edge, passthrough"):
+        manifest.ui_route("k", UI_LABELS, "h", termination=termination)
+
+
+@pytest.mark.parametrize("function", [manifest.ui_ingress, manifest.ui_route])
+def test_ui_exposure_needs_a_host(function):
+    with pytest.raises(ValueError, match="needs a host"):
+        function("kibana", UI_LABELS, "")
+
+
 def test_volume_claim_template_without_storage_class_uses_the_default_class():
     assert manifest.volume_claim_template("hdfs", "bigdata", "datanode", "20Gi") == {
         "metadata": {"name": "data", "labels": manifest.labels("hdfs", "bigdata", "datanode")},
