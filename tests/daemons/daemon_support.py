@@ -35,6 +35,28 @@ def port_is_free(port):
         return True
 
 
+def port_open(port):
+    """Whether 127.0.0.1:`port` accepts a connection (a tcpSocket readiness probe)."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port_open(daemon, port, timeout):
+    """Seconds until `daemon` (just started) accepts on `port`, as a kubelet's tcpSocket readiness
+    probe sees it; None after `timeout`; AssertionError if the daemon exits meanwhile."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if not daemon.alive():
+            raise AssertionError("%s exited: %s" % (daemon.name, daemon.describe()))
+        if port_open(port):
+            return time.monotonic() - start
+        time.sleep(0.5)
+    return None
+
+
 def free_ports(count):
     """`count` distinct free ports (sockets held open together, so no duplicates)."""
     socks = []

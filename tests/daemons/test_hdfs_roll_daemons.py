@@ -16,7 +16,6 @@ start script again on the same volume. Ready is the rendered readinessProbe (tcp
 
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from daemon_support import REPO, DaemonGroup, wait_until
+from daemon_support import REPO, DaemonGroup, wait_port_open, wait_until
 from hdfs_sim import HdfsCluster
 from kafka_sim import load_health
 from test_hdfs_daemons import _wait_healthy
@@ -61,16 +60,11 @@ class DatanodePods:
         self.pods = pods
         self.restarts = 0
 
-    def _port_open(self, name):
-        # The rendered readinessProbe: tcpSocket on the datanode's `data` port.
+    def _probe_port(self, name):
+        """The rendered readinessProbe: tcpSocket on the datanode's `data` port."""
         container = self.hdfs.datanode_sts["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["tcpSocket"]["port"] == "data"
-        port = self.hdfs.datanode_ports[rolling.pod_ordinal({"metadata": {"name": name}})]["data"]
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            return False
+        return self.hdfs.datanode_ports[rolling.pod_ordinal({"metadata": {"name": name}})]["data"]
 
     def list_pods(self):
         return [{"metadata": {"name": name, "labels": {"app.kubernetes.io/component": "datanode"}}}
@@ -85,14 +79,7 @@ class DatanodePods:
 
     def wait_ready(self, pod, timeout):
         name = rolling.pod_name(pod)
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if not self.pods[name].alive():
-                raise AssertionError("%s exited: %s" % (name, self.pods[name].describe()))
-            if self._port_open(name):
-                return time.monotonic() - start
-            time.sleep(0.5)
-        return None
+        return wait_port_open(self.pods[name], self._probe_port(name), timeout)
 
     def namenode_get(self, path, query):
         """http_get(path, query) of the HdfsGate: the NameNode's HTTP port, as the module's curl reads it."""

@@ -32,14 +32,13 @@ NOT_ENOUGH_REPLICAS: the machine's stall, not the roll's.)
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from daemon_support import DaemonGroup, wait_until
+from daemon_support import DaemonGroup, port_open, wait_port_open, wait_until
 from kafka_sim import REPO, load_health, stage_tls_cluster
 
 sys.path.insert(0, os.path.join(REPO, "collections"))
@@ -77,22 +76,18 @@ class PodsLikeTheModule:
         self.generation = {}
         self.restarts = 0
 
-    def _port_open(self, pod):
-        # The rendered readinessProbe: tcpSocket on `internal` (brokers) or `controller`.
+    @staticmethod
+    def _probe_port(pod):
+        """The rendered readinessProbe: tcpSocket on `internal` (brokers) or `controller`."""
         container = pod.statefulset["spec"]["template"]["spec"]["containers"][0]
-        port_name = container["readinessProbe"]["tcpSocket"]["port"].upper()
-        try:
-            with socket.create_connection(("127.0.0.1", pod.ports[port_name]), timeout=1):
-                return True
-        except OSError:
-            return False
+        return pod.ports[container["readinessProbe"]["tcpSocket"]["port"].upper()]
 
     def as_dict(self, pod):
         labels = pod.statefulset["spec"]["template"]["metadata"]["labels"]
         return {"metadata": {"name": pod.name, "uid": "%s-%d" % (pod.name, self.generation.get(pod.name, 0)),
                              "labels": {"app.kubernetes.io/component": labels["app.kubernetes.io/component"],
                                         "controller-revision-hash": "before-the-roll"}},
-                "status": {"conditions": [{"type": "Ready", "status": "True" if pod.daemon.alive() and self._port_open(pod)
+                "status": {"conditions": [{"type": "Ready", "status": "True" if pod.daemon.alive() and port_open(self._probe_port(pod))
                                            else "False"}]}}
 
     def image_tag(self):
@@ -111,14 +106,7 @@ class PodsLikeTheModule:
 
     def wait_ready(self, pod_dict, timeout):
         pod = self.cluster.pod(rolling.pod_name(pod_dict))
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if not pod.daemon.alive():
-                raise AssertionError("%s exited: %s" % (pod.name, pod.daemon.describe()))
-            if self._port_open(pod):
-                return time.monotonic() - start
-            time.sleep(0.5)
-        return None
+        return wait_port_open(pod.daemon, self._probe_port(pod), timeout)
 
     def exec_in_pod(self, pod_name, container, argv):
         """argv as `kubectl exec` runs it in the pod: the image's script, the pod's environment and files."""
