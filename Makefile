@@ -19,7 +19,7 @@ PYTEST := $(BIN)/pytest
 # pytest-xdist workers of make test; the shared simulated cluster's tests stay one at a time (tests/conftest.py).
 TEST_WORKERS ?= 2
 
-.PHONY: help setup up down sim-up sim-down status test test-unit test-render lint bench clean
+.PHONY: help setup up down sim-up sim-down status test test-unit test-render test-molecule lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ test-unit: setup ## Only the unit tests (no cluster)
 
 test-render: setup ## Only the render tests (no cluster)
 	$(PYTEST) tests/render
+
+test-molecule: setup ## Only the Molecule scenarios (dev, prod), on a simulated cluster of their own
+	$(PYTEST) -p no:xdist tests/molecule
 
 lint: setup ## ansible-lint (production profile) and ansible-test sanity for the plugins
 	$(BIN)/ansible-lint

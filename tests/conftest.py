@@ -7,6 +7,7 @@ test can never act on some other context by accident. Missing or foreign cluster
 they are not skipped.
 """
 
+import collections
 import os
 import pathlib
 import uuid
@@ -14,8 +15,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-# Directories whose tests use the shared simulated cluster (BIGDATA_TEST_KUBECONFIG).
-SHARED_CLUSTER_DIRS = ("integration", "molecule", "validation")
+# Directories whose tests use the shared simulated cluster (BIGDATA_TEST_KUBECONFIG). (tests/molecule
+# starts a cluster of its own: its scenarios reshape the nodes.)
+SHARED_CLUSTER_DIRS = ("integration", "validation")
 # Modules there that start simulated clusters of their own and never touch the shared one.
 OWN_CLUSTER_MODULES = ("test_process_runtime_on_cluster.py",)
 
@@ -37,6 +39,27 @@ def xdist_scope(nodeid):
     return relative.as_posix()
 
 
+# The units that take longest, longest first (the "time per unit of work" summary of a `make test`
+# run): they start first, so that no long unit starts last and runs on while the other worker idles.
+# Every other unit follows in collection order.
+LONG_UNITS = ("shared-simulated-cluster", "real-daemons", "molecule/test_molecule.py",
+              "integration/test_process_runtime_on_cluster.py")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None):
+        # xdist's load-scope scheduling hands out units in collection order with this off, instead of
+        # by their number of tests (Molecule's two tests would come last).
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """On xdist's workers: the tests of LONG_UNITS first (a stable sort: modules stay whole)."""
+    if hasattr(config, "workerinput"):
+        rank = {unit: index for index, unit in enumerate(LONG_UNITS)}
+        items.sort(key=lambda item: rank.get(xdist_scope(item.nodeid), len(rank)))
+
+
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it (-p no:xdist), not called
 def pytest_xdist_make_scheduler(config, log):
     """xdist's load-scope scheduling with the units of xdist_scope(). (Its `loadgroup` mode renames
@@ -47,6 +70,34 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             return xdist_scope(nodeid)
     return SharedClusterScheduling(config, log)
+
+
+# Seconds per unit of work and the worker that ran it, for the summary below.
+_UNIT_SECONDS = collections.Counter()
+_UNIT_WORKER = {}
+
+
+def pytest_runtest_logreport(report):
+    unit = xdist_scope(report.nodeid)
+    _UNIT_SECONDS[unit] += report.duration
+    node = getattr(report, "node", None)  # set by pytest-xdist on the reports workers send back
+    if node is not None:
+        _UNIT_WORKER[unit] = node.gateway.id
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Under xdist: how long each unit of xdist_scope() took and on which worker, so that the long
+    pole of `make test` (what to split next) is read from the run, not guessed."""
+    if not _UNIT_WORKER:
+        return
+    terminalreporter.section("time per unit of work (tests/conftest.py xdist_scope)")
+    per_worker = collections.Counter()
+    for unit, seconds in _UNIT_SECONDS.items():
+        per_worker[_UNIT_WORKER.get(unit, "?")] += seconds
+    for worker, seconds in sorted(per_worker.items()):
+        terminalreporter.write_line("%s: %.0f s of tests" % (worker, seconds))
+    for unit, seconds in _UNIT_SECONDS.most_common(12):
+        terminalreporter.write_line("%7.0f s  %-4s %s" % (seconds, _UNIT_WORKER.get(unit, "?"), unit))
 
 
 def _simulated_cluster_problem(api_client):

@@ -1,5 +1,8 @@
 """Helpers for tests that run playbooks against the simulated cluster."""
 
+import contextlib
+import json
+import os
 import time
 
 from playbook import REPO, run as run_ansible  # noqa: F401 (REPO: the tests import it from here)
@@ -15,6 +18,26 @@ def run_playbook(playbook, *args, kubeconfig=None, check=False):
     if check and run.returncode != 0:
         raise AssertionError("playbook failed:\n" + run.report())
     return run
+
+
+# Where the simulated clusters live (roles/simcluster: <cache>/kwok/clusters/<name>/kubeconfig.yaml).
+CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
+
+
+@contextlib.contextmanager
+def simulated_cluster(name, inventory="inventories/dev", **variables):
+    """A simulated cluster of a test's own (not the session's one that `make test` starts), shaped
+    like `inventory`, with the simcluster role's `variables`; yields its kubeconfig's path and
+    removes the cluster afterwards, failing the test if either step fails."""
+    extra = json.dumps(dict(variables, simcluster_name=name))
+    up = run_playbook("playbooks/simcluster.yml", "-i", inventory, "-e", extra)
+    try:
+        assert up.returncode == 0, up.report()
+        yield os.path.join(CACHE, "kwok", "clusters", name, "kubeconfig.yaml")
+    finally:
+        down = run_playbook("playbooks/simcluster.yml", "-i", inventory, "-e", extra,
+                            "-e", "simcluster_state=absent")
+        assert down.returncode == 0, down.report()
 
 
 def wait_for(predicate, timeout=60, interval=0.5, what="condition"):

@@ -1,7 +1,13 @@
 """Molecule scenarios, run from pytest so `make test` has one runner and one closing line.
 
-Each scenario converges site.yml on the simulated cluster (named by BIGDATA_TEST_KUBECONFIG),
-checks idempotence (changed=0), verifies and tears down. Molecule's own exit code decides.
+Each scenario converges site.yml on a simulated cluster, checks idempotence (changed=0), verifies
+and tears down. Molecule's own exit code decides.
+
+The cluster is this module's own (`bigdata-sim-molecule`, started once, removed at the end), not
+the session's: each scenario's create step reshapes the cluster's nodes to its inventory (prod: 6
+nodes in 3 zones), which the other tests of the session's cluster must not see, and on its own
+cluster Molecule is a unit of work that runs beside them under `make test`'s xdist workers
+(tests/conftest.py) instead of after them.
 """
 
 import os
@@ -10,7 +16,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, run_playbook
+from helpers import REPO, simulated_cluster
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -23,15 +29,16 @@ def failure_excerpt(proc):
     return head + output[-4000:]
 
 
-@pytest.mark.parametrize("scenario,inventory", [("default", "dev"), ("prod", "prod")])
-def test_molecule_scenario(sim_kubeconfig, scenario, inventory):
-    env = dict(os.environ, K8S_AUTH_KUBECONFIG=sim_kubeconfig, ANSIBLE_NOCOLOR="1",
+@pytest.fixture(scope="module")
+def molecule_kubeconfig():
+    with simulated_cluster("bigdata-sim-molecule") as kubeconfig:
+        yield kubeconfig
+
+
+@pytest.mark.parametrize("scenario", ["default", "prod"])
+def test_molecule_scenario(molecule_kubeconfig, scenario):
+    env = dict(os.environ, K8S_AUTH_KUBECONFIG=molecule_kubeconfig, ANSIBLE_NOCOLOR="1",
                PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
-    try:
-        proc = subprocess.run([os.path.join(VENV_BIN, "molecule"), "test", "-s", scenario],
-                              cwd=REPO, env=env, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, "molecule test -s %s failed:\n%s" % (scenario, failure_excerpt(proc))
-    finally:
-        if inventory != "dev":
-            # The scenario reshaped the shared simulated cluster; give later tests dev's nodes back.
-            run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", check=True)
+    proc = subprocess.run([os.path.join(VENV_BIN, "molecule"), "test", "-s", scenario],
+                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, "molecule test -s %s failed:\n%s" % (scenario, failure_excerpt(proc))
