@@ -139,3 +139,25 @@ def test_each_action_names_the_flags_it_lacks(argv, missing, capsys):
     with pytest.raises(SystemExit):
         agent.main(argv)
     assert missing in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a UTS namespace needs root (so does the node agent)")
+def test_a_pods_processes_see_the_pods_host_name():
+    argv = agent.in_pod("bds-x", "hdfs-namenode-0", ["hostname"])
+    assert argv[:4] == ["ip", "netns", "exec", "bds-x"]
+    # The rest runs as is without the network namespace: the pod's name, not this machine's.
+    out = subprocess.run(argv[4:], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "hdfs-namenode-0" != socket.gethostname()
+
+
+def test_kubectl_exec_dispatchers_enter_the_pod_for_every_image(tmp_path):
+    fake = type("Agent", (), {"state_dir": str(tmp_path)})()
+    agent.Agent.write_dispatchers(fake)
+    for info in agent.IMAGES.values():
+        directory = tmp_path / "exec-bin" / info["bin"].split("/")[2]
+        assert sorted(os.listdir(directory)) == sorted(info["scripts"])
+        for script in info["scripts"]:
+            text = (directory / script).read_text(encoding="utf-8")
+            assert ('exec ip netns exec "$BDS_NETNS" unshare --uts -- /bin/sh -c \'%s\' "$BDS_HOSTNAME" '
+                    '"$BDS_IMAGE_BIN/%s" "$@"' % (agent.SET_HOSTNAME, script)) in text, text
+    assert os.access(tmp_path / "exec-bin" / "hadoop" / "hdfs", os.X_OK)

@@ -9,13 +9,15 @@ agent does what a kubelet and a CNI plugin would:
 * a network namespace of the pod's own (`bds-<cluster>-<namespace>-<pod>`), its IP from
   --cidr on eth0 (a veth to the bridge --bridge, which has the first address), loopback up: every
   pod listens on its rendered ports (several brokers on 9092) and nothing reaches beyond the bridge;
+* the pod's host name (spec.hostname, else its name) in a UTS namespace of its own;
 * /etc/hosts of the pod (`ip netns exec` binds /etc/netns/<netns>/hosts over it): the pod's own
   name, every pod FQDN <hostname>.<subdomain>.<namespace>.svc[.cluster.local] and every Service
   name, a ClusterIP Service standing for its first ready pod (no kube-proxy here: a Service port
   reaches the same port of that pod);
 * the containers' own commands through podsim.PodSandbox (the image's files as shims over the
   Maven Central jars, volumes as directories that outlive the pod when they come from a claim,
-  env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns> ...`;
+  env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns>
+  unshare --uts ...` (in_pod);
 * status on the API server: podIP, Running, Ready from the readiness probe (tcpSocket, httpGet or
   exec; startup and liveness probes too),
   restarts per restartPolicy with back-off, Terminated with the exit code; a deleted pod gets
@@ -317,6 +319,19 @@ def http_probe(action, host, port, timeout):
         conn.close()
 
 
+# A pod's processes see its host name (a UTS namespace of their own), as in a container: Java's
+# InetAddress.getLocalHost() looks it up, and the NameNode's web server exits when that fails
+# (this machine's own name is not in the pod's /etc/hosts).
+SET_HOSTNAME = 'hostname "$0" && exec "$@"'
+
+
+def in_pod(netns, hostname, command, quote=False):
+    """argv running `command` in the pod: its network namespace (and /etc/hosts), its host name.
+    quote: for a shell script whose netns and hostname are already shell words."""
+    script = "'%s'" % SET_HOSTNAME if quote else SET_HOSTNAME
+    return ["ip", "netns", "exec", netns, "unshare", "--uts", "--", "/bin/sh", "-c", script, hostname] + command
+
+
 def is_ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -423,10 +438,14 @@ class PodRunner(threading.Thread):
         return container
 
     # ---------------------------------------------------------------- processes
+    def hostname(self):
+        """The pod's host name, as the kubelet sets it: spec.hostname, else the pod's name."""
+        return self.pod["spec"].get("hostname") or self.pod["metadata"]["name"]
+
     def spawn(self, box, log_name):
         os.makedirs(self.root, exist_ok=True)
         with open(os.path.join(self.root, log_name), "ab") as log:
-            proc = subprocess.Popen(["ip", "netns", "exec", self.netns] + box.command, env=box.env,
+            proc = subprocess.Popen(in_pod(self.netns, self.hostname(), box.command), env=box.env,
                                     cwd=box.root, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.agent.record_pid(self.uid, proc.pid)
@@ -469,7 +488,7 @@ class PodRunner(threading.Thread):
         if "exec" in probe:
             cmd = [box.rewrite(part) for part in probe["exec"]["command"]]
             try:
-                return subprocess.run(["ip", "netns", "exec", self.netns] + cmd, env=box.env, cwd=box.root,
+                return subprocess.run(in_pod(self.netns, self.hostname(), cmd), env=box.env, cwd=box.root,
                                       capture_output=True, timeout=timeout + 30, check=False,
                                       start_new_session=True).returncode == 0
             except subprocess.TimeoutExpired:
@@ -673,7 +692,8 @@ class Agent:
 
     def api_exec(self, pod, runner, box):
         env = dict(box.env)
-        env.update({"BDS_NETNS": runner.netns, "BDS_IMAGE_BIN": self.image_bin(pod["spec"]["containers"][0]["image"])})
+        env.update({"BDS_NETNS": runner.netns, "BDS_HOSTNAME": runner.hostname(),
+                    "BDS_IMAGE_BIN": self.image_bin(pod["spec"]["containers"][0]["image"])})
         self.api.put_exec(pod, env, box.root)
 
     def refresh_dns(self, force=False):
@@ -728,8 +748,9 @@ class Agent:
                         "#!/bin/sh\n# kubectl exec <pod> -- %s/%s: in the pod's network namespace, with the "
                         "pod's env (kwok's Exec object), the image's stand-in (bds-agent).\n"
                         "[ -n \"${BDS_NETNS:-}\" ] || { echo 'not a pod of the bds node agent' >&2; exit 126; }\n"
-                        "exec ip netns exec \"$BDS_NETNS\" \"$BDS_IMAGE_BIN/%s\" \"$@\"\n"
-                        % (info["bin"], script, script))
+                        "exec %s \"$BDS_IMAGE_BIN/%s\" \"$@\"\n"
+                        % (info["bin"], script, " ".join(in_pod('"$BDS_NETNS"', '"$BDS_HOSTNAME"', [], quote=True)),
+                           script))
                 os.chmod(path, 0o755)
 
     def loop(self, interval):
