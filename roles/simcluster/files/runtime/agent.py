@@ -52,13 +52,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from podsim import (FAST_JVM_OPTS, HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, HDFS_SUBCOMMANDS,  # noqa: E402
-                    KAFKA_IMAGE_BIN, KAFKA_SCRIPTS, PodSandbox, write_hadoop_image_conf, write_hdfs_shim,
-                    write_hosts_file, write_shims)
+from podsim import (FAST_JVM_OPTS, HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, KAFKA_IMAGE_BIN,  # noqa: E402
+                    KAFKA_SCRIPTS, PodSandbox, write_hadoop_image_conf, write_hdfs_shim, write_hosts_file,
+                    write_shims)
 
 PREFIX = "bds-"
 LOG = logging.getLogger("bds-agent")
-
 
 
 def write_kafka_bin(directory, classpath):
@@ -80,7 +79,6 @@ IMAGES = {
     "apache/hadoop": {"component": "hadoop", "bin": HADOOP_IMAGE_BIN, "scripts": ["hdfs"],
                       "write_bin": write_hdfs_shim, "pod_dirs": {HADOOP_IMAGE_CONF: write_hadoop_image_conf}},
 }
-assert set(HDFS_SUBCOMMANDS) >= {"namenode", "datanode"}  # what the hdfs role's pods run
 
 
 def image_tag(image):
