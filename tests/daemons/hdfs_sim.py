@@ -2,48 +2,27 @@
 
 The namenode and datanode pods run their rendered start scripts (format-when-empty, then
 `hdfs namenode`; `hdfs datanode -D dfs.datanode.hostname=...`) in PodSandboxes (podsim.py) with
-the rendered hdfs-config files at the paths the image reads them from. What has to differ on one
-machine is changed in those files by `machine_overrides`, and nowhere else.
+the rendered hdfs-config files at the paths the image reads them from. What has to differ because
+every pod shares 127.0.0.1 here (ports, bind address) is changed in those files by
+`machine_overrides`, and nowhere else; the simulated cluster's node agent, which runs the same
+pods with podsim.py, needs none of it (each pod has an IP of its own).
 """
 
 import http.client
 import os
 import re
-import shlex
-import stat
 import subprocess
 from urllib.parse import urlsplit
 
-from daemon_support import JAVA, LOOPBACK, find, free_ports
-from podsim import PodSandbox, cluster_dns_names, write_hosts_file
+from daemon_support import LOOPBACK, find, free_ports
+from podsim import (HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, HADOOP_IMAGE_USER, PodSandbox,
+                    cluster_dns_names, write_hadoop_image_conf, write_hdfs_shim, write_hosts_file)
 
-IMAGE_BIN = "/opt/hadoop/bin"
-IMAGE_CONF = "/opt/hadoop/etc/hadoop"
-# The image user (uid 1000, "hadoop"): the user that starts the namenode is the HDFS superuser.
-IMAGE_USER = "hadoop"
-# Fast start on 2 shared cores instead of the image's JVM defaults. And this machine runs Java 17:
-# WebHDFS's JSON goes through JAXB, which defines classes with ClassLoader.defineClass by
-# reflection; Java 17 refuses that without this --add-opens (Java 8/11 allow or only warn).
-JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
-            "--add-opens=java.base/java.lang=ALL-UNNAMED"]
-# The image's etc/hadoop/log4j.properties, as far as a console-logging daemon uses it.
-IMAGE_LOG4J = """\
-hadoop.root.logger=INFO,console
-log4j.rootLogger=${hadoop.root.logger}
-log4j.appender.console=org.apache.log4j.ConsoleAppender
-log4j.appender.console.target=System.err
-log4j.appender.console.layout=org.apache.log4j.PatternLayout
-log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
-log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
-"""
-# Subcommands of the image's `hdfs` script the rendered scripts use, and (main class, env var
-# with the daemon's JVM options), as in hadoop-hdfs/src/main/bin/hdfs.
-HDFS_SUBCOMMANDS = {
-    "namenode": ("org.apache.hadoop.hdfs.server.namenode.NameNode", "HDFS_NAMENODE_OPTS"),
-    "datanode": ("org.apache.hadoop.hdfs.server.datanode.DataNode", "HDFS_DATANODE_OPTS"),
-    "dfs": ("org.apache.hadoop.fs.FsShell", "HADOOP_CLIENT_OPTS"),
-    "dfsadmin": ("org.apache.hadoop.hdfs.tools.DFSAdmin", "HADOOP_CLIENT_OPTS"),
-}
+# The image's paths and user, the `hdfs` stand-in and the image's log4j.properties are the node
+# agent's as well: they live in podsim.py.
+IMAGE_BIN = HADOOP_IMAGE_BIN
+IMAGE_CONF = HADOOP_IMAGE_CONF
+IMAGE_USER = HADOOP_IMAGE_USER
 
 _PROPERTY = re.compile(r"(<name>(?P<name>[^<]+)</name>\s*<value>)(?P<value>[^<]*)(</value>)")
 
@@ -67,41 +46,6 @@ def set_xml_properties(text, changes):
     missing = set(changes) - seen
     assert not missing, "the rendered XML has no %s to override" % sorted(missing)
     return text
-
-
-def write_hdfs_shim(directory, classpath):
-    """A stand-in for the image's /opt/hadoop/bin/hdfs: same subcommands, same environment.
-
-    Like the real script it puts HADOOP_CONF_DIR first on the class path, takes the daemon's JVM
-    options from HDFS_<DAEMON>_OPTS and HADOOP_OPTS, creates HADOOP_LOG_DIR and writes a pid file
-    into HADOOP_PID_DIR even in the foreground (both must be writable in the pod).
-    """
-    os.makedirs(directory, exist_ok=True)
-    cases = "".join('  %s) main=%s; opts="${%s:-}" ;;\n' % (sub, main, env)
-                    for sub, (main, env) in HDFS_SUBCOMMANDS.items())
-    body = """#!/bin/sh
-# Stand-in for the image's hdfs script (tests/daemons/hdfs_sim.py).
-set -e
-sub="$1"; shift
-case "$sub" in
-%(cases)s  *) echo "hdfs stand-in: no subcommand $sub" >&2; exit 2 ;;
-esac
-conf="${HADOOP_CONF_DIR:?the pods set HADOOP_CONF_DIR}"
-log_dir="${HADOOP_LOG_DIR:-/tmp/hadoop-logs}"
-mkdir -p "$log_dir"
-case "$sub" in namenode|datanode)
-  echo $$ > "${HADOOP_PID_DIR:-/tmp}/hadoop-%(user)s-$sub.pid" ;;
-esac
-exec %(java)s %(jvm)s $opts ${HADOOP_OPTS:-} -Dproc_$sub -Dhadoop.log.dir="$log_dir" \\
-  -Dhadoop.log.file=hadoop-$sub.log -Dhadoop.id.str=%(user)s -Dhadoop.root.logger=INFO,console \\
-  -cp "$conf":%(cp)s $main "$@"
-""" % dict(cases=cases, user=IMAGE_USER, java=shlex.quote(JAVA),
-           jvm=" ".join(JVM_OPTS), cp=shlex.quote(classpath))
-    path = os.path.join(directory, "hdfs")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(body)
-    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return directory
 
 
 class HdfsCluster:
@@ -200,13 +144,9 @@ class HdfsCluster:
             root = os.path.join(self.root, name)
             # The image's configuration directory, per pod (every pod has its own image file
             # system); the pod mounts the rendered files into it (subPath).
-            conf = os.path.join(root, "image-etc-hadoop")
-            os.makedirs(conf, exist_ok=True)
-            with open(os.path.join(conf, "log4j.properties"), "w", encoding="utf-8") as handle:
-                handle.write(IMAGE_LOG4J)
-            extra = {"HADOOP_OPTS": "-Djdk.net.hosts.file=" + self.hosts_file,
-                     # simple authentication takes the user from here: the image's user.
-                     "HADOOP_USER_NAME": IMAGE_USER}
+            conf = write_hadoop_image_conf(os.path.join(root, "image-etc-hadoop"))
+            # The JVMs resolve cluster DNS names through this file (the agent's pods: /etc/hosts).
+            extra = {"HADOOP_OPTS": "-Djdk.net.hosts.file=" + self.hosts_file}
             if self.heap:
                 extra["HDFS_NAMENODE_OPTS" if sts is self.namenode_sts else "HDFS_DATANODE_OPTS"] = self.heap
             edit = self.machine_overrides(ordinal if sts is self.datanode_sts else 0)

@@ -143,3 +143,62 @@ def test_stage_blocks_replicate_to_every_datanode(render, inventory_vars, hadoop
     assert block_hosts() == expected
     _loc, (status, _h, body) = hdfs.webhdfs("GET", path, "OPEN")
     assert status == 200 and body == payload
+
+
+def test_the_node_agent_needs_none_of_the_machine_overrides(render, inventory_vars, tmp_path):
+    """The simulated cluster's node agent (roles/simcluster/files/runtime/agent.py) runs the same
+    rendered pods, each in a network namespace with its own IP: its sandbox gives the daemons the
+    rendered files with only the paths moved into the pod's directories; the ports and bind
+    addresses machine_overrides changes here (every pod on 127.0.0.1) stay as rendered."""
+    import agent  # on sys.path through daemon_support (podsim.py's directory)
+
+    inv = inventory_vars("dev")
+    namespace = inv["bigdata_namespace"]
+    docs = render("dev", "hdfs")
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "hdfs-config")["data"]
+    here = HdfsCluster(docs, namespace, "/nonexistent.jar", str(tmp_path / "here"))
+
+    class Api:
+        @staticmethod
+        def configmap(ns, name):
+            assert (ns, name) == (namespace, "hdfs-config")
+            return {"data": config}
+
+    images = ["apache/kafka", "apache/hadoop"]
+    fake = type("Agent", (), dict(
+        api=Api(), state_dir=str(tmp_path / "agent"),
+        matcher=agent.ImageMatcher(r"^(.+/)?(%s)(:[^/@]*)?(@.*)?$" % "|".join(re.escape(i) for i in images)),
+        image_bin=lambda self, image: agent.IMAGES["apache/hadoop"]["write_bin"](
+            str(tmp_path / "agent" / "bin"), "/nonexistent.jar")))()
+    for sts, data_dir in ((here.namenode_sts, "/data/namenode"), (here.datanode_sts, "/data/datanode")):
+        name = sts["metadata"]["name"] + "-0"
+        spec = dict(sts["spec"]["template"]["spec"], nodeName="kwok-node-0", hostname=name,
+                    subdomain=sts["spec"]["serviceName"])
+        # The StatefulSet controller adds the claim of each volumeClaimTemplate as a volume.
+        spec["volumes"] = spec["volumes"] + [{"name": "data", "persistentVolumeClaim": {"claimName": "data-" + name}}]
+        runner = agent.PodRunner(fake, {"metadata": {"name": name, "namespace": namespace, "uid": "u-" + name},
+                                        "spec": spec})
+        runner.ip = "10.213.0.7"
+        box = runner.sandbox(spec["containers"][0]["name"])
+        assert fake.matcher.owned(runner.pod)
+        conf = box.env["HADOOP_CONF_DIR"]
+        assert conf.startswith(runner.root + os.sep) and conf != "/opt/hadoop/etc/hadoop", conf
+        assert sorted(os.listdir(conf)) == ["core-site.xml", "hdfs-site.xml", "log4j.properties"]
+        assert box.env["POD_NAME"] == name
+        assert box.command[:2] == ["/bin/sh", "-c"] and os.path.join(str(tmp_path / "agent" / "bin"), "hdfs") in box.command[2]
+        moved = {}
+        for key in ("core-site.xml", "hdfs-site.xml"):
+            with open(os.path.join(conf, key), encoding="utf-8") as handle:
+                local = xml_properties(handle.read())
+            rendered = xml_properties(config[key])
+            assert set(local) == set(rendered)
+            moved.update({p: (rendered[p], local[p]) for p in rendered if local[p] != rendered[p]})
+            # What tests/daemons must change for the same file: ports and bind addresses.
+            overridden = xml_properties(here.machine_overrides()(key, config[key]))
+            assert {p for p in rendered if overridden[p] != rendered[p]} - set(moved), key
+        # Only the paths the pod mounts moved, each into the pod's own directory for its mount (the
+        # other daemon's data directory is not mounted here and not used by this daemon).
+        own = "dfs.namenode.name.dir" if data_dir == "/data/namenode" else "dfs.datanode.data.dir"
+        assert set(moved) == {"hadoop.tmp.dir", own}, moved
+        assert moved["hadoop.tmp.dir"] == ("/tmp/hadoop", os.path.join(box.volume("/tmp"), "hadoop"))
+        assert moved[own][1].startswith("file://" + box.volume(data_dir) + os.sep), moved[own]

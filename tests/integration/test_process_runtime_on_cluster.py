@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: bigdata.stack contributors
 # Apache License 2.0 (see LICENSE)
-"""The simulated cluster's node agent (roles/simcluster/files/runtime/agent.py) runs Kafka for real.
+"""The simulated cluster's node agent (roles/simcluster/files/runtime/agent.py) runs Kafka and HDFS
+for real.
 
-* dev's Kafka, deployed by site.yml with application health ON: wait_ready's KRaft checks
+* dev's Kafka and HDFS, deployed by site.yml with application health ON: wait_ready's KRaft checks
   (kubectl exec of kafka-metadata-quorum.sh and kafka-broker-api-versions.sh) pass against the
-  broker process, in its own network namespace with the pod IP, listening on 9092 as rendered;
-  killing a broker's JVM makes the same wait fail, naming the pod, and the agent restarts it
-  (restartPolicy Always: restartCount 1, last state exit code 137), after which the wait passes.
+  broker process, and its HDFS checks (curl of the NameNode's JMX: safe mode off, the datanode
+  live) against the NameNode and DataNode processes, each in its own network namespace with the
+  pod IP, listening on the rendered ports; a hung broker or NameNode JVM makes the same wait fail,
+  naming the pod; killed, the agent restarts them (restartPolicy Always: restartCount 1, last state
+  exit code 137; the NameNode on its volume, not formatted again), after which the wait passes.
 * Two pods both listen on 9092, each reached at its own pod IP (no port rewriting), and
   `simcluster_state=absent` leaves no process, network namespace, veth or bridge of the runtime
   (counted, on a cluster of this test's own so that the session's cluster stays up).
@@ -27,6 +30,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import urllib.request
 import uuid
 
 import pytest
@@ -35,8 +39,10 @@ from kubernetes import client, config
 from helpers import run_playbook, wait_for
 
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
-# A range of this module's own, apart from the default (roles/simcluster/defaults/main.yml).
-RUNTIME_CIDR = ipaddress.ip_network("10.215.0.0/24")
+# A range of this module's own, apart from the default (roles/simcluster/defaults/main.yml);
+# BIGDATA_TEST_RUNTIME_CIDR gives another, for a second run of this module at the same time on the
+# same machine (two bridges with one range would take each other's routes).
+RUNTIME_CIDR = ipaddress.ip_network(os.environ.get("BIGDATA_TEST_RUNTIME_CIDR") or "10.215.0.0/24")
 
 
 def cluster_name(kubeconfig):
@@ -59,20 +65,33 @@ def cmdline(pid):
 
 def site(namespace, kubeconfig, *args, **extra):
     variables = {"bigdata_namespace": namespace, "bigdata_instance": namespace,
-                 "bigdata_components": ["kafka"], "bigdata_wait_application_health": True,
+                 "bigdata_components": ["kafka", "hdfs"], "bigdata_wait_application_health": True,
                  "bigdata_wait_timeout": 420}
     variables.update(extra)
     return run_playbook("site.yml", "-i", "inventories/dev", "-e", json.dumps(variables), *args,
                         kubeconfig=kubeconfig)
 
 
-def broker_pid(state_dir, pod):
-    """The broker's JVM: the agent's pid file of the pod (the start script execs the JVM)."""
+# What each pod the test checks runs: the JVM's main class, the ports it listens on (as rendered).
+JVMS = {"kafka-broker-0": ("kafka.Kafka", [9092]),
+        "hdfs-namenode-0": ("org.apache.hadoop.hdfs.server.namenode.NameNode", [8020, 9870]),
+        "hdfs-datanode-0": ("org.apache.hadoop.hdfs.server.datanode.DataNode", [9866, 9864, 9867])}
+
+
+def jvm_pid(state_dir, pod):
+    """The pod's JVM: the agent's pid file of the pod (the start script execs the JVM)."""
     path = os.path.join(state_dir, "pids", pod.metadata.uid)
     with open(path, encoding="utf-8") as handle:
         pid = int(handle.read())
-    assert "kafka.Kafka" in cmdline(pid) and state_dir in cmdline(pid), cmdline(pid)
+    main_class = JVMS[pod.metadata.name][0]
+    assert main_class in cmdline(pid) and state_dir in cmdline(pid), cmdline(pid)
     return pid
+
+
+def namenode_jmx(ip, query):
+    """A bean of the NameNode's JMX, read from this machine (the bridge reaches every pod IP)."""
+    with urllib.request.urlopen("http://%s:9870/jmx?qry=%s" % (ip, query), timeout=10) as response:
+        return json.load(response)["beans"][0]
 
 
 @pytest.fixture
@@ -92,7 +111,7 @@ def runtime_kubeconfig():
         assert down.returncode == 0, down.report()
 
 
-def test_kafka_runs_as_processes_and_wait_ready_checks_them(runtime_kubeconfig):
+def test_kafka_and_hdfs_run_as_processes_and_wait_ready_checks_them(runtime_kubeconfig):
     sim_kubeconfig = runtime_kubeconfig
     api_client = config.new_client_from_config(config_file=sim_kubeconfig)
     core = client.CoreV1Api(api_client)
@@ -106,47 +125,78 @@ def test_kafka_runs_as_processes_and_wait_ready_checks_them(runtime_kubeconfig):
     assert deployed.returncode == 0, deployed.report()
 
     pods = {p.metadata.name: p for p in core.list_namespaced_pod(namespace).items}
-    brokers = [pods["kafka-broker-0"]]
-    ips = [p.status.pod_ip for p in brokers]
-    assert all(ipaddress.ip_address(ip) in RUNTIME_CIDR for ip in ips), ips
-    for pod in brokers:
-        netns = netns_prefix(cluster_name(sim_kubeconfig)) + "%s-%s" % (namespace, pod.metadata.name)
-        listening = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", "sport", "= :9092"],
-                                   capture_output=True, text=True, check=True).stdout
-        assert "0.0.0.0:9092" in listening, (netns, listening)
-        broker_pid(state_dir, pod)
+    assert set(JVMS) <= set(pods), sorted(pods)
+    ips = {name: pods[name].status.pod_ip for name in JVMS}
+    assert all(ipaddress.ip_address(ip) in RUNTIME_CIDR for ip in ips.values()), ips
+    assert len(set(ips.values())) == len(ips), ips
+    for name, (_main_class, ports) in JVMS.items():
+        pod = pods[name]
+        netns = netns_prefix(cluster_name(sim_kubeconfig)) + "%s-%s" % (namespace, name)
+        for port in ports:
+            listening = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", "sport", "= :%d" % port],
+                                       capture_output=True, text=True, check=True).stdout
+            assert "0.0.0.0:%d" % port in listening, (netns, listening)
+        jvm_pid(state_dir, pod)
         assert [(c.status, c.reason) for c in pod.status.conditions if c.type == "bigdata.stack/ProcessRuntime"] == [
-            ("True", "NodeAgent")], pod.status.conditions
+            ("True", "NodeAgent")], (name, pod.status.conditions)
+    # What wait_ready's HDFS check read is the real NameNode's: out of safe mode, the datanode live
+    # under the name it registers with (its pod's name through the headless service).
+    info = namenode_jmx(ips["hdfs-namenode-0"], "Hadoop:service=NameNode,name=NameNodeInfo")
+    assert info["Safemode"] == "" and info["ClusterId"] == "CID-bigdata-dev", info
+    assert [n.split(":")[0] for n in json.loads(info["LiveNodes"])] == [
+        "hdfs-datanode-0.hdfs-datanode-headless.%s.svc" % namespace], info["LiveNodes"]
 
     # status.yml tells the pods the agent runs from kwok's.
     shown = run_playbook("playbooks/status.yml", "-i", "inventories/dev", "-e", json.dumps(
         {"bigdata_namespace": namespace, "bigdata_instance": namespace}), kubeconfig=sim_kubeconfig)
     assert shown.returncode == 0, shown.report()
-    broker_line = [line for line in shown.stdout.splitlines() if "kafka-broker-0 " in line and " node=" in line]
-    assert broker_line and broker_line[0].rstrip().rstrip('",').endswith("runs=process"), shown.stdout[-3000:]
+    for name in JVMS:
+        line = [line for line in shown.stdout.splitlines() if name + " " in line and " node=" in line]
+        assert line and line[0].rstrip().rstrip('",').endswith("runs=process"), (name, shown.stdout[-3000:])
 
     # The broker's JVM hangs (SIGSTOP: its port still accepts connections, so the pod stays Ready
     # by its tcpSocket probe): the wait's KRaft checks, run in the pod, fail and say so.
-    victim = brokers[0]
-    pid = broker_pid(state_dir, victim)
-    os.kill(pid, signal.SIGSTOP)
+    broker_pid = jvm_pid(state_dir, pods["kafka-broker-0"])
+    os.kill(broker_pid, signal.SIGSTOP)
     try:
         hung = site(namespace, sim_kubeconfig, "--tags", "wait", bigdata_wait_timeout=15)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        os.kill(broker_pid, signal.SIGCONT)
     assert hung.returncode != 0, hung.report()
     assert "waiting in namespace %s" % namespace in hung.stdout, hung.stdout[-3000:]
     assert "ready: false" in hung.stdout and "kafka" in hung.stdout, hung.stdout[-3000:]
 
-    # The JVM is killed: the agent reports it and restarts it (restartPolicy Always), then the wait
-    # passes again against the new process.
-    os.kill(pid, signal.SIGKILL)
+    # The NameNode's JVM hangs the same way (its RPC port still accepts connections): the HDFS
+    # check, curl of its JMX in the pod, fails and names the NameNode's address (only HDFS's wait
+    # runs). kwok answers an exec whose command failed with an API error quoting the command, not
+    # with the exit code a kubelet sends, so the reason is that error.
+    namenode_pid = jvm_pid(state_dir, pods["hdfs-namenode-0"])
+    os.kill(namenode_pid, signal.SIGSTOP)
+    try:
+        hung = site(namespace, sim_kubeconfig, "--tags", "wait", "--skip-tags", "kafka", bigdata_wait_timeout=15)
+    finally:
+        os.kill(namenode_pid, signal.SIGCONT)
+    assert hung.returncode != 0, hung.report()
+    assert "waiting in namespace %s" % namespace in hung.stdout, hung.stdout[-3000:]
+    assert "hdfs health: " in hung.stdout, hung.stdout[-3000:]
+    assert "http://%s:9870/jmx" % ips["hdfs-namenode-0"] in hung.stdout, hung.stdout[-3000:]
 
-    def restarted():
-        status = core.read_namespaced_pod(victim.metadata.name, namespace).status.container_statuses[0]
-        return status.restart_count >= 1 and status.last_state.terminated and status
-    status = wait_for(restarted, timeout=60, what="the agent to restart kafka-broker-0")
-    assert status.last_state.terminated.exit_code == 137, status.last_state
+    # Both JVMs are killed: the agent reports it and restarts them (restartPolicy Always), the
+    # NameNode on its volume (formatted once, at the first start); then the wait passes again
+    # against the new processes.
+    os.kill(broker_pid, signal.SIGKILL)
+    os.kill(namenode_pid, signal.SIGKILL)
+
+    def restarted(name):
+        def check():
+            status = core.read_namespaced_pod(name, namespace).status.container_statuses[0]
+            return status.restart_count >= 1 and status.last_state.terminated and status
+        return check
+    for name in ("kafka-broker-0", "hdfs-namenode-0"):
+        status = wait_for(restarted(name), timeout=60, what="the agent to restart " + name)
+        assert status.last_state.terminated.exit_code == 137, (name, status.last_state)
+    namenode_log = pathlib.Path(state_dir, "pods", namespace, "hdfs-namenode-0", "container.log")
+    assert namenode_log.read_text(encoding="utf-8", errors="replace").count("formatting it") == 1
 
     recovered = site(namespace, sim_kubeconfig)
     assert recovered.returncode == 0, recovered.report()

@@ -2,25 +2,31 @@
 """The simulated cluster's node agent: runs, as local processes, the pods whose image it knows.
 
 kwok drives every other pod (its stages exclude these, kwokctl.yaml.j2). For a pod bound to a
-node of the simulated cluster whose every container image is one of --image (apache/kafka), the
+node of the simulated cluster whose every container image is one of --image (apache/kafka: the
+kafka role's brokers and controllers; apache/hadoop: the hdfs role's namenode and datanodes), the
 agent does what a kubelet and a CNI plugin would:
 
 * a network namespace of the pod's own (`bds-<cluster>-<namespace>-<pod>`), its IP from
   --cidr on eth0 (a veth to the bridge --bridge, which has the first address), loopback up: every
   pod listens on its rendered ports (several brokers on 9092) and nothing reaches beyond the bridge;
+* the pod's host name (spec.hostname, else its name) in a UTS namespace of its own;
 * /etc/hosts of the pod (`ip netns exec` binds /etc/netns/<netns>/hosts over it): the pod's own
   name, every pod FQDN <hostname>.<subdomain>.<namespace>.svc[.cluster.local] and every Service
   name, a ClusterIP Service standing for its first ready pod (no kube-proxy here: a Service port
   reaches the same port of that pod);
 * the containers' own commands through podsim.PodSandbox (the image's files as shims over the
   Maven Central jars, volumes as directories that outlive the pod when they come from a claim,
-  env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns> ...`;
-* status on the API server: podIP, Running, Ready from the readiness probe (tcpSocket or exec),
+  env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns>
+  unshare --uts ...` (in_pod);
+* status on the API server: podIP, Running, Ready from the readiness probe (tcpSocket, httpGet or
+  exec; startup and liveness probes too),
   restarts per restartPolicy with back-off, Terminated with the exit code; a deleted pod gets
   SIGTERM, SIGKILL after its grace period, then the final delete a kubelet sends;
 * `kubectl exec` (wait_ready's Kafka checks): kwok serves it from an Exec object per pod that this
   agent writes; kwok runs in a mount namespace where /opt/<image>/bin is the dispatcher below,
-  which enters the pod's network namespace and runs the image's shim with the pod's env.
+  which enters the pod's network namespace and runs the image's shim with the pod's env. Any other
+  command (wait_ready's HDFS check: `sh -c ... curl http://<pod IP>:9870/jmx...`) runs on this
+  machine, which reaches every pod IP through the bridge.
 
 Everything it creates on the machine carries the prefix `bds-`; its state lives under --state-dir.
 SIGTERM stops every pod (grace periods honoured, capped by --stop-grace) and removes what it made.
@@ -29,6 +35,7 @@ SIGTERM stops every pod (grace periods honoured, capped by --stop-grace) and rem
 import argparse
 import base64
 import hashlib
+import http.client
 import ipaddress
 import json
 import logging
@@ -37,6 +44,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -44,18 +52,32 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from podsim import (FAST_JVM_OPTS, KAFKA_IMAGE_BIN, KAFKA_SCRIPTS, PodSandbox,  # noqa: E402
-                    write_hosts_file, write_shims)
+from podsim import (FAST_JVM_OPTS, HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, KAFKA_IMAGE_BIN,  # noqa: E402
+                    KAFKA_SCRIPTS, PodSandbox, write_hadoop_image_conf, write_hdfs_shim, write_hosts_file,
+                    write_shims)
 
 PREFIX = "bds-"
 LOG = logging.getLogger("bds-agent")
 
+
+def write_kafka_bin(directory, classpath):
+    """The apache/kafka image's /opt/kafka/bin scripts the kafka role calls, as podsim shims."""
+    return write_shims(directory, classpath, KAFKA_SCRIPTS, FAST_JVM_OPTS, heap_env="KAFKA_HEAP_OPTS",
+                       opts_env="KAFKA_OPTS", log_opts_env="KAFKA_LOG4J_OPTS", log_dir_property="kafka.logs.dir")
+
+
 # What the agent can stand in for: image repository -> how its files are made here.
-# jars: component of tools/daemons/fetch.py; bin: the image's launcher directory.
+# component: of tools/daemons/fetch.py (the jars); bin: the image's launcher directory, written
+# once per image version by write_bin(directory, classpath), with the launchers `scripts` (which
+# `kubectl exec` reaches through the dispatchers); pod_dirs: {directory of the image: writer}
+# that every pod gets a copy of (the pod mounts files into it).
 IMAGES = {
-    "apache/kafka": {"component": "kafka", "bin": KAFKA_IMAGE_BIN, "scripts": KAFKA_SCRIPTS,
-                     "heap_env": "KAFKA_HEAP_OPTS", "opts_env": "KAFKA_OPTS",
-                     "log_opts_env": "KAFKA_LOG4J_OPTS", "log_dir_property": "kafka.logs.dir"},
+    "apache/kafka": {"component": "kafka", "bin": KAFKA_IMAGE_BIN, "scripts": sorted(KAFKA_SCRIPTS),
+                     "write_bin": write_kafka_bin, "pod_dirs": {}},
+    # The hdfs role's namenode and datanode pods (bin/hdfs; etc/hadoop holds the image's
+    # log4j.properties, the pods mount core-site.xml and hdfs-site.xml into it).
+    "apache/hadoop": {"component": "hadoop", "bin": HADOOP_IMAGE_BIN, "scripts": ["hdfs"],
+                      "write_bin": write_hdfs_shim, "pod_dirs": {HADOOP_IMAGE_CONF: write_hadoop_image_conf}},
 }
 
 
@@ -277,6 +299,37 @@ def dns_names(pods, services, runtime_ips):
 RUNTIME_CONDITION = "bigdata.stack/ProcessRuntime"
 
 
+def http_probe(action, host, port, timeout):
+    """An httpGet probe as the kubelet runs it: a status from 200 to 399 passes; HTTPS is not
+    verified; the probe's httpHeaders are sent."""
+    scheme = (action.get("scheme") or "HTTP").upper()
+    if scheme == "HTTPS":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl._create_unverified_context())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {h["name"]: h["value"] for h in action.get("httpHeaders") or []}
+    try:
+        conn.request("GET", action.get("path") or "/", headers=headers)
+        return 200 <= conn.getresponse().status < 400
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+# A pod's processes see its host name (a UTS namespace of their own), as in a container: Java's
+# InetAddress.getLocalHost() looks it up, and the NameNode's web server exits when that fails
+# (this machine's own name is not in the pod's /etc/hosts).
+SET_HOSTNAME = 'hostname "$0" && exec "$@"'
+
+
+def in_pod(netns, hostname, command, quote=False):
+    """argv running `command` in the pod: its network namespace (and /etc/hosts), its host name.
+    quote: for a shell script whose netns and hostname are already shell words."""
+    script = "'%s'" % SET_HOSTNAME if quote else SET_HOSTNAME
+    return ["ip", "netns", "exec", netns, "unshare", "--uts", "--", "/bin/sh", "-c", script, hostname] + command
+
+
 def is_ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -351,10 +404,16 @@ class PodRunner(threading.Thread):
                          if c["name"] == container_name)
         image_bin = self.agent.image_bin(container["image"])
         info = IMAGES[self.agent.matcher.repository(container["image"])]
+        image_paths = {info["bin"]: image_bin}
+        for path, write in info["pod_dirs"].items():
+            # The image's own file system, per container (a new container: the image's files again).
+            local = os.path.join(self.root, "image", container_name, path.strip("/"))
+            shutil.rmtree(local, ignore_errors=True)
+            image_paths[path] = write(local)
         # env valueFrom.secretKeyRef: read here, given to PodSandbox as plain values.
         resolved = dict(spec, initContainers=[], containers=[self._resolve_env(ns, container)])
         box = PodSandbox(self.root, resolved, self.pod["metadata"]["name"], ns, configmaps,
-                         {info["bin"]: image_bin}, container=0, secrets=secrets,
+                         image_paths, container=0, secrets=secrets,
                          pod_ip=self.ip, node_name=spec.get("nodeName", "localhost"))
         return box
 
@@ -377,10 +436,14 @@ class PodRunner(threading.Thread):
         return container
 
     # ---------------------------------------------------------------- processes
+    def hostname(self):
+        """The pod's host name, as the kubelet sets it: spec.hostname, else the pod's name."""
+        return self.pod["spec"].get("hostname") or self.pod["metadata"]["name"]
+
     def spawn(self, box, log_name):
         os.makedirs(self.root, exist_ok=True)
         with open(os.path.join(self.root, log_name), "ab") as log:
-            proc = subprocess.Popen(["ip", "netns", "exec", self.netns] + box.command, env=box.env,
+            proc = subprocess.Popen(in_pod(self.netns, self.hostname(), box.command), env=box.env,
                                     cwd=box.root, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.agent.record_pid(self.uid, proc.pid)
@@ -402,22 +465,28 @@ class PodRunner(threading.Thread):
         return proc.poll()
 
     def probe(self, probe, box):
-        """True when the probe passes (tcpSocket on the pod IP, or exec in the pod)."""
+        """True when the probe passes (tcpSocket or httpGet on the pod IP, or exec in the pod)."""
         container = self.pod["spec"]["containers"][0]
         timeout = probe.get("timeoutSeconds", 1)
-        if "tcpSocket" in probe:
-            port = probe["tcpSocket"]["port"]
+
+        def port_of(action):
+            port = action["port"]
             if isinstance(port, str):
                 port = next(p["containerPort"] for p in container.get("ports", []) if p.get("name") == port)
+            return int(port)
+        if "tcpSocket" in probe:
             try:
-                with socket.create_connection((self.ip, int(port)), timeout=timeout):
+                with socket.create_connection((self.ip, port_of(probe["tcpSocket"])), timeout=timeout):
                     return True
             except OSError:
                 return False
+        if "httpGet" in probe:
+            return http_probe(probe["httpGet"], probe["httpGet"].get("host") or self.ip,
+                              port_of(probe["httpGet"]), timeout)
         if "exec" in probe:
             cmd = [box.rewrite(part) for part in probe["exec"]["command"]]
             try:
-                return subprocess.run(["ip", "netns", "exec", self.netns] + cmd, env=box.env, cwd=box.root,
+                return subprocess.run(in_pod(self.netns, self.hostname(), cmd), env=box.env, cwd=box.root,
                                       capture_output=True, timeout=timeout + 30, check=False,
                                       start_new_session=True).returncode == 0
             except subprocess.TimeoutExpired:
@@ -614,15 +683,15 @@ class Agent:
         target = os.path.join(self.state_dir, "images", "%s-%s" % (info["component"], version), "bin")
         with self.image_lock:
             if not os.path.isdir(target):
-                write_shims(target + ".new", fetch.classpath(info["component"], release.group(1)), info["scripts"],
-                            FAST_JVM_OPTS, heap_env=info["heap_env"], opts_env=info["opts_env"],
-                            log_opts_env=info["log_opts_env"], log_dir_property=info["log_dir_property"])
+                shutil.rmtree(target + ".new", ignore_errors=True)
+                info["write_bin"](target + ".new", fetch.classpath(info["component"], release.group(1)))
                 os.replace(target + ".new", target)
         return target
 
     def api_exec(self, pod, runner, box):
         env = dict(box.env)
-        env.update({"BDS_NETNS": runner.netns, "BDS_IMAGE_BIN": self.image_bin(pod["spec"]["containers"][0]["image"])})
+        env.update({"BDS_NETNS": runner.netns, "BDS_HOSTNAME": runner.hostname(),
+                    "BDS_IMAGE_BIN": self.image_bin(pod["spec"]["containers"][0]["image"])})
         self.api.put_exec(pod, env, box.root)
 
     def refresh_dns(self, force=False):
@@ -677,8 +746,9 @@ class Agent:
                         "#!/bin/sh\n# kubectl exec <pod> -- %s/%s: in the pod's network namespace, with the "
                         "pod's env (kwok's Exec object), the image's stand-in (bds-agent).\n"
                         "[ -n \"${BDS_NETNS:-}\" ] || { echo 'not a pod of the bds node agent' >&2; exit 126; }\n"
-                        "exec ip netns exec \"$BDS_NETNS\" \"$BDS_IMAGE_BIN/%s\" \"$@\"\n"
-                        % (info["bin"], script, script))
+                        "exec %s \"$BDS_IMAGE_BIN/%s\" \"$@\"\n"
+                        % (info["bin"], script, " ".join(in_pod('"$BDS_NETNS"', '"$BDS_HOSTNAME"', [], quote=True)),
+                           script))
                 os.chmod(path, 0o755)
 
     def loop(self, interval):
@@ -851,28 +921,49 @@ def stop(args):
     return 0
 
 
+def fetch_jars(args):
+    """Fetch (or find) the jars of every --image at the version its role pins (tools/daemons/fetch.py,
+    which says `fetching` on stderr when it downloads); prints their directories."""
+    unknown = sorted(set(args.image) - set(IMAGES))
+    if unknown:
+        sys.stderr.write("bds-agent: no stand-in for %s (known: %s)\n" % (unknown, sorted(IMAGES)))
+        return 2
+    sys.path.insert(0, args.fetch_dir)
+    import fetch
+
+    for image in args.image:
+        try:
+            print("%s: %s" % (image, fetch.ensure(IMAGES[image]["component"])))
+        except fetch.FetchError as exc:
+            sys.stderr.write("error: the jars of %s: %s\n" % (image, exc))
+            return 1
+    return 0
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=["run", "start", "stop"])
+    parser.add_argument("action", choices=["run", "start", "stop", "fetch"])
     parser.add_argument("--kubeconfig")
-    parser.add_argument("--cluster", required=True)
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--cidr", required=True)
+    parser.add_argument("--cluster")
+    parser.add_argument("--state-dir")
+    parser.add_argument("--cidr")
     parser.add_argument("--image", action="append", help="repository, e.g. apache/kafka")
     parser.add_argument("--image-pattern", help="regular expression, group 2 the repository")
     parser.add_argument("--fetch-dir", help="tools/daemons (fetch.py)")
     parser.add_argument("--stop-grace", type=int, default=30)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args(argv)
+    needs = {"fetch": ["image", "fetch_dir"], "stop": ["cluster", "state_dir", "cidr"]}.get(
+        args.action, ["cluster", "state_dir", "cidr", "kubeconfig", "image", "image_pattern", "fetch_dir"])
+    missing = ["--" + name.replace("_", "-") for name in needs if not getattr(args, name)]
+    if missing:
+        parser.error("%s needs %s" % (args.action, ", ".join(missing)))
+    if args.action == "fetch":
+        return fetch_jars(args)
     args.state_dir = os.path.abspath(args.state_dir)
     if args.action == "stop":
         return stop(args)
-    missing = [flag for flag, value in (("--kubeconfig", args.kubeconfig), ("--image", args.image),
-                                        ("--image-pattern", args.image_pattern),
-                                        ("--fetch-dir", args.fetch_dir)) if not value]
-    if missing:
-        parser.error("%s needs %s" % (args.action, ", ".join(missing)))
     if args.action == "start":
         return start(args, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")

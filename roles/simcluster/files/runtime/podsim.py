@@ -5,8 +5,9 @@ What a pod gets from Kubernetes, and what stands in for it here:
 * volumes -> one directory per volumeMount under the sandbox; a configMap volume gets the
   ConfigMap's keys (or its `items`) as files, like the kubelet writes them;
 * the image's files the command calls (/opt/kafka/bin/*.sh, /opt/hadoop/bin/hdfs) -> small
-  shell shims that start the same main class from the Maven Central jars (write_shims() here,
-  write_hdfs_shim() in hdfs_sim.py);
+  shell shims that start the same main class from the Maven Central jars (write_shims() and
+  write_hdfs_shim() here); the image's files the pod reads but does not mount (Hadoop's
+  etc/hadoop/log4j.properties) -> a directory per pod (write_hadoop_image_conf());
 * the mount paths and image paths inside the command, the env and the mounted files -> rewritten
   to those directories, in one pass, longest path first (a bind mount, in effect);
 * env `valueFrom.fieldRef` -> the pod's name, namespace and IP (127.0.0.1 in tests/daemons, the
@@ -19,8 +20,10 @@ Two users: tests/daemons (one test boots the rendered pods on 127.0.0.1) and the
 cluster's node agent (roles/simcluster/files/runtime/agent.py, pods of the API server, each in a
 network namespace of its own). This file lives once, here, for both.
 
-Nothing else is changed here. What must differ on this machine (ports, bind address) is done by
-kafka_sim.py and hdfs_sim.py, in the open, with the reason next to each change. A command that
+Nothing else is changed here. What must differ when every pod shares 127.0.0.1 (ports, bind
+address) is done by kafka_sim.py and hdfs_sim.py, in the open, with the reason next to each
+change; the node agent needs none of it (each pod has an IP of its own and listens on the
+rendered ports). A command that
 still names an absolute path outside the sandbox after the rewrite is refused before it runs, so a
 script can never write to this machine's /var/lib or /data.
 """
@@ -56,6 +59,39 @@ KAFKA_SCRIPTS = {
 KAFKA_IMAGE_BIN = "/opt/kafka/bin"
 # Fast JVM start on 2 shared cores instead of the image's G1 settings (not rendered by the role).
 FAST_JVM_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true"]
+
+# The apache/hadoop image: apache/hadoop branch docker-hadoop-3, Dockerfile, unpacks the release
+# into /opt/hadoop (WORKDIR /opt; mv hadoop* hadoop), adds its log4j.properties to
+# /opt/hadoop/etc/hadoop and sets ENV HADOOP_CONF_DIR /opt/hadoop/etc/hadoop; its base image
+# (branch docker-hadoop-runner, Dockerfile) runs `useradd --uid 1000 hadoop --home /opt/hadoop`,
+# `USER hadoop` and puts /opt/hadoop/bin on PATH. The hdfs role mounts its rendered
+# core-site.xml and hdfs-site.xml into that directory (subPath) and calls bin/hdfs.
+HADOOP_IMAGE_BIN = "/opt/hadoop/bin"
+HADOOP_IMAGE_CONF = "/opt/hadoop/etc/hadoop"
+# The image user (uid 1000, "hadoop"): the user that starts the namenode is the HDFS superuser.
+HADOOP_IMAGE_USER = "hadoop"
+# FAST_JVM_OPTS, and this machine runs Java 17: WebHDFS's JSON goes through JAXB, which defines
+# classes with ClassLoader.defineClass by reflection; Java 17 refuses that without this
+# --add-opens (Java 8/11 allow or only warn).
+HADOOP_JVM_OPTS = FAST_JVM_OPTS + ["--add-opens=java.base/java.lang=ALL-UNNAMED"]
+# The image's etc/hadoop/log4j.properties, as far as a console-logging daemon uses it.
+HADOOP_IMAGE_LOG4J = """\
+hadoop.root.logger=INFO,console
+log4j.rootLogger=${hadoop.root.logger}
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.target=System.err
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
+log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
+"""
+# Subcommands of the image's `hdfs` script the rendered scripts use, and (main class, env var
+# with the daemon's JVM options), as in hadoop-hdfs/src/main/bin/hdfs.
+HDFS_SUBCOMMANDS = {
+    "namenode": ("org.apache.hadoop.hdfs.server.namenode.NameNode", "HDFS_NAMENODE_OPTS"),
+    "datanode": ("org.apache.hadoop.hdfs.server.datanode.DataNode", "HDFS_DATANODE_OPTS"),
+    "dfs": ("org.apache.hadoop.fs.FsShell", "HADOOP_CLIENT_OPTS"),
+    "dfsadmin": ("org.apache.hadoop.hdfs.tools.DFSAdmin", "HADOOP_CLIENT_OPTS"),
+}
 
 
 def path_rewriter(path_map):
@@ -108,6 +144,10 @@ def cluster_dns_names(statefulsets, services, namespace):
     return names
 
 
+def _make_executable(path):
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
 def write_shims(directory, classpath, commands, jvm_opts, heap_env, opts_env, log_opts_env,
                 log_dir_property=None):
     """Executable stand-ins for the image's launcher scripts.
@@ -138,7 +178,54 @@ def write_shims(directory, classpath, commands, jvm_opts, heap_env, opts_env, lo
         path = os.path.join(directory, name)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(body)
-        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        _make_executable(path)
+    return directory
+
+
+def write_hdfs_shim(directory, classpath):
+    """A stand-in for the image's /opt/hadoop/bin/hdfs: same subcommands, same environment.
+
+    Like the real script it puts HADOOP_CONF_DIR first on the class path, takes the daemon's JVM
+    options from HDFS_<DAEMON>_OPTS and HADOOP_OPTS, creates HADOOP_LOG_DIR and writes a pid file
+    into HADOOP_PID_DIR even in the foreground (both must be writable in the pod). The image runs
+    it as its user; here the process runs as this machine's user (root under the node agent), so
+    simple authentication gets the image user from HADOOP_USER_NAME unless the pod sets it.
+    """
+    os.makedirs(directory, exist_ok=True)
+    cases = "".join('  %s) main=%s; opts="${%s:-}" ;;\n' % (sub, main, env)
+                    for sub, (main, env) in HDFS_SUBCOMMANDS.items())
+    body = """#!/bin/sh
+# Stand-in for the image's hdfs script (roles/simcluster/files/runtime/podsim.py).
+set -e
+sub="$1"; shift
+case "$sub" in
+%(cases)s  *) echo "hdfs stand-in: no subcommand $sub" >&2; exit 2 ;;
+esac
+conf="${HADOOP_CONF_DIR:?the pods set HADOOP_CONF_DIR}"
+log_dir="${HADOOP_LOG_DIR:-/tmp/hadoop-logs}"
+mkdir -p "$log_dir"
+export HADOOP_USER_NAME="${HADOOP_USER_NAME:-%(user)s}"
+case "$sub" in namenode|datanode)
+  echo $$ > "${HADOOP_PID_DIR:-/tmp}/hadoop-%(user)s-$sub.pid" ;;
+esac
+exec %(java)s %(jvm)s $opts ${HADOOP_OPTS:-} -Dproc_$sub -Dhadoop.log.dir="$log_dir" \\
+  -Dhadoop.log.file=hadoop-$sub.log -Dhadoop.id.str=%(user)s -Dhadoop.root.logger=INFO,console \\
+  -cp "$conf":%(cp)s $main "$@"
+""" % dict(cases=cases, user=HADOOP_IMAGE_USER, java=shlex.quote(JAVA),
+           jvm=" ".join(HADOOP_JVM_OPTS), cp=shlex.quote(classpath))
+    path = os.path.join(directory, "hdfs")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(body)
+    _make_executable(path)
+    return directory
+
+
+def write_hadoop_image_conf(directory):
+    """The image's configuration directory of one pod (every pod has its own image file system):
+    the image's log4j.properties; the pod mounts the rendered *-site.xml files into it (subPath)."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "log4j.properties"), "w", encoding="utf-8") as handle:
+        handle.write(HADOOP_IMAGE_LOG4J)
     return directory
 
 

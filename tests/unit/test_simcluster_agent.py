@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright: bigdata.stack contributors
+# Apache License 2.0 (see LICENSE)
+"""The simulated cluster's node agent (roles/simcluster/files/runtime/agent.py), without a cluster:
+which pods it owns, its httpGet probe, its image stand-ins and its `fetch` action."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUNTIME = os.path.join(ROOT, "roles", "simcluster", "files", "runtime")
+sys.path.insert(0, RUNTIME)
+import agent  # noqa: E402
+import podsim  # noqa: E402
+
+
+def role_pattern(images):
+    """simcluster_runtime_pattern as roles/simcluster/tasks/main.yml builds it (regex_escape, join)."""
+    return r"^(.+/)?(%s)(:[^/@]*)?(@.*)?$" % "|".join(re.escape(i) for i in images)
+
+
+def role_default_images():
+    with open(os.path.join(ROOT, "roles", "simcluster", "defaults", "main.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["simcluster_runtime_images"]
+
+
+def pod(*images, init=()):
+    return {"spec": {"containers": [{"name": "c%d" % i, "image": image} for i, image in enumerate(images)],
+                     "initContainers": [{"name": "i%d" % i, "image": image} for i, image in enumerate(init)]}}
+
+
+def test_every_default_image_has_a_stand_in_and_the_argument_spec_allows_exactly_those():
+    with open(os.path.join(ROOT, "roles", "simcluster", "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+        spec = yaml.safe_load(handle)["argument_specs"]["main"]["options"]["simcluster_runtime_images"]
+    assert set(role_default_images()) == set(agent.IMAGES) == set(spec["choices"])
+    assert spec["default"] == role_default_images()
+
+
+def test_the_hdfs_roles_pods_are_the_agents_and_a_foreign_container_leaves_the_pod_to_kwok():
+    matcher = agent.ImageMatcher(role_pattern(role_default_images()))
+    # The hdfs role renders apache/hadoop:<hdfs_image_tag>, with bigdata_image_registry as a prefix.
+    for image in ("apache/hadoop:3.4.3", "mirror:5000/apache/hadoop:3.4.3", "apache/hadoop@sha256:ab"):
+        assert matcher.repository(image) == "apache/hadoop", image
+        assert matcher.owned(pod(image))
+    assert matcher.owned(pod("apache/kafka:4.4.0", "apache/hadoop:3.4.3"))
+    assert not matcher.owned(pod("apache/hadoop:3.4.3", "busybox:1"))
+    assert not matcher.owned(pod("apache/hadoop:3.4.3", init=["busybox:1"]))
+    assert not matcher.owned(pod("apache/hadoop-runner:latest"))
+    # A cluster created with the Kafka image only leaves HDFS to kwok.
+    assert not agent.ImageMatcher(role_pattern(["apache/kafka"])).owned(pod("apache/hadoop:3.4.3"))
+
+
+def test_the_hadoop_stand_in_serves_the_subcommands_of_the_rendered_scripts(tmp_path):
+    info = agent.IMAGES["apache/hadoop"]
+    assert info["bin"] == "/opt/hadoop/bin" and info["scripts"] == ["hdfs"]
+    shim = os.path.join(info["write_bin"](str(tmp_path / "bin"), "/nonexistent.jar"), "hdfs")
+    text = open(shim, encoding="utf-8").read()
+    for sub, (main_class, opts_env) in podsim.HDFS_SUBCOMMANDS.items():
+        assert "%s) main=%s; opts=\"${%s:-}\"" % (sub, main_class, opts_env) in text
+    assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in text
+    env = dict(os.environ, HADOOP_CONF_DIR=str(tmp_path))
+    unknown = subprocess.run([shim, "balancer"], capture_output=True, text=True, env=env, check=False)
+    assert unknown.returncode == 2 and "no subcommand balancer" in unknown.stderr
+    no_conf = subprocess.run([shim, "namenode"], capture_output=True, text=True, check=False,
+                             env={k: v for k, v in os.environ.items() if k != "HADOOP_CONF_DIR"})
+    assert no_conf.returncode != 0 and "HADOOP_CONF_DIR" in no_conf.stderr
+    # The image's configuration directory, per pod: the image's log4j.properties.
+    conf = info["pod_dirs"][podsim.HADOOP_IMAGE_CONF](str(tmp_path / "conf"))
+    assert open(os.path.join(conf, "log4j.properties"), encoding="utf-8").read() == podsim.HADOOP_IMAGE_LOG4J
+
+
+def test_the_kafka_stand_ins_are_unchanged_by_the_table(tmp_path):
+    info = agent.IMAGES["apache/kafka"]
+    directory = info["write_bin"](str(tmp_path / "bin"), "/nonexistent.jar")
+    assert sorted(os.listdir(directory)) == sorted(podsim.KAFKA_SCRIPTS) == info["scripts"]
+    text = open(os.path.join(directory, "kafka-server-start.sh"), encoding="utf-8").read()
+    assert "${KAFKA_HEAP_OPTS:--Xmx256m}" in text and "-Dkafka.logs.dir=$LOG_DIR" in text and "kafka.Kafka" in text
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        codes = {"/ok": 200, "/moved": 302, "/broken": 500}
+        if self.path == "/header" and self.headers.get("X-Probe") == "yes":
+            code = 200
+        else:
+            code = codes.get(self.path, 404)
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_port():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_get_probe_passes_from_200_to_399_like_the_kubelet(http_port):
+    def probe(path, **extra):
+        return agent.http_probe(dict({"path": path}, **extra), "127.0.0.1", http_port, 2)
+    assert probe("/ok") and probe("/moved")
+    assert not probe("/broken") and not probe("/missing")
+    assert not probe("/header") and probe("/header", httpHeaders=[{"name": "X-Probe", "value": "yes"}])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    assert not agent.http_probe({"path": "/"}, "127.0.0.1", closed, 2)
+
+
+def test_fetch_names_an_image_without_a_stand_in(capsys):
+    assert agent.main(["fetch", "--fetch-dir=" + os.path.join(ROOT, "tools", "daemons"),
+                       "--image=apache/hadoop", "--image=apache/zookeeper"]) == 2
+    assert "apache/zookeeper" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, missing", [
+    (["fetch", "--image=apache/hadoop"], "--fetch-dir"),
+    (["stop", "--cluster=x", "--cidr=10.0.0.0/24"], "--state-dir"),
+    (["start", "--cluster=x", "--state-dir=/tmp/x", "--cidr=10.0.0.0/24"], "--kubeconfig"),
+])
+def test_each_action_names_the_flags_it_lacks(argv, missing, capsys):
+    with pytest.raises(SystemExit):
+        agent.main(argv)
+    assert missing in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a UTS namespace needs root (so does the node agent)")
+def test_a_pods_processes_see_the_pods_host_name():
+    argv = agent.in_pod("bds-x", "hdfs-namenode-0", ["hostname"])
+    assert argv[:4] == ["ip", "netns", "exec", "bds-x"]
+    # The rest runs as is without the network namespace: the pod's name, not this machine's.
+    out = subprocess.run(argv[4:], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "hdfs-namenode-0" != socket.gethostname()
+
+
+def test_kubectl_exec_dispatchers_enter_the_pod_for_every_image(tmp_path):
+    fake = type("Agent", (), {"state_dir": str(tmp_path)})()
+    agent.Agent.write_dispatchers(fake)
+    for info in agent.IMAGES.values():
+        directory = tmp_path / "exec-bin" / info["bin"].split("/")[2]
+        assert sorted(os.listdir(directory)) == sorted(info["scripts"])
+        for script in info["scripts"]:
+            text = (directory / script).read_text(encoding="utf-8")
+            assert ('exec ip netns exec "$BDS_NETNS" unshare --uts -- /bin/sh -c \'%s\' "$BDS_HOSTNAME" '
+                    '"$BDS_IMAGE_BIN/%s" "$@"' % (agent.SET_HOSTNAME, script)) in text, text
+    assert os.access(tmp_path / "exec-bin" / "hadoop" / "hdfs", os.X_OK)
