@@ -36,9 +36,7 @@ import uuid
 import pytest
 from kubernetes import client, config
 
-from helpers import run_playbook, wait_for
-
-CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
+from helpers import CACHE, run_playbook, simulated_cluster, wait_for
 # A range of this module's own, apart from the default (roles/simcluster/defaults/main.yml);
 # BIGDATA_TEST_RUNTIME_CIDR gives another, for a second run of this module at the same time on the
 # same machine (two bridges with one range would take each other's routes).
@@ -98,17 +96,9 @@ def namenode_jmx(ip, query):
 def runtime_kubeconfig():
     """A dev-shaped simulated cluster of the test's own, with the node agent on; removed after the
     test (before the next one counts what is left on the machine)."""
-    name = "rt-" + uuid.uuid4().hex[:6]
-    variables = json.dumps({"simcluster_name": name, "simcluster_runtime": True,
-                            "simcluster_runtime_cidr": str(RUNTIME_CIDR)})
-    up = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables)
-    try:
-        assert up.returncode == 0, up.report()
-        yield os.path.join(CACHE, "kwok", "clusters", name, "kubeconfig.yaml")
-    finally:
-        down = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables,
-                            "-e", "simcluster_state=absent")
-        assert down.returncode == 0, down.report()
+    with simulated_cluster("rt-" + uuid.uuid4().hex[:6], simcluster_runtime=True,
+                           simcluster_runtime_cidr=str(RUNTIME_CIDR)) as kubeconfig:
+        yield kubeconfig
 
 
 def test_kafka_and_hdfs_run_as_processes_and_wait_ready_checks_them(runtime_kubeconfig):
