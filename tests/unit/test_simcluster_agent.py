@@ -161,3 +161,69 @@ def test_kubectl_exec_dispatchers_enter_the_pod_for_every_image(tmp_path):
             assert ('exec ip netns exec "$BDS_NETNS" unshare --uts -- /bin/sh -c \'%s\' "$BDS_HOSTNAME" '
                     '"$BDS_IMAGE_BIN/%s" "$@"' % (agent.SET_HOSTNAME, script)) in text, text
     assert os.access(tmp_path / "exec-bin" / "hadoop" / "hdfs", os.X_OK)
+
+
+# The pods' mirror of Maven Central (agent.MavenMirror): an upstream of the test's own stands in
+# for Maven Central, so what is fetched, cached and refused is seen without the network.
+
+@pytest.fixture
+def upstream(tmp_path):
+    """A Maven repository over HTTP with one artifact; its request log."""
+    root = tmp_path / "upstream"
+    jar = root / "io" / "prometheus" / "jmx" / "agent" / "1.0.1" / "agent-1.0.1.jar"
+    jar.parent.mkdir(parents=True)
+    jar.write_bytes(b"PK\x03\x04 the agent")
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, fmt, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "http://127.0.0.1:%d/" % server.server_address[1], requests
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def mirror(upstream, tmp_path):
+    served = agent.MavenMirror("127.0.0.1", 0, str(tmp_path / "cache"), upstream=upstream[0])
+    served.start()
+    yield served
+    served.close()
+
+
+def get(url):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_the_mirror_fetches_an_artifact_once_and_serves_it_from_its_cache(mirror, upstream, tmp_path):
+    path = "/io/prometheus/jmx/agent/1.0.1/agent-1.0.1.jar"
+    assert get(mirror.url + path) == (200, b"PK\x03\x04 the agent")
+    assert get(mirror.url + path) == (200, b"PK\x03\x04 the agent")
+    assert upstream[1] == [path], "fetched from upstream once, then from the cache"
+    assert (tmp_path / "cache" / path.lstrip("/")).read_bytes() == b"PK\x03\x04 the agent"
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/maven2/io/prometheus/jmx/agent/9.9.9/agent-9.9.9.jar", 404),  # upstream has no such file
+    ("/maven2/io/../../../etc/passwd/x", 404),                       # climbs out of the repository
+    ("/etc/passwd", 404),                                            # not a repository path
+    ("/maven2/agent.jar", 404),                                      # no group/artifact/version
+], ids=["missing", "climbing", "not-maven", "too-short"])
+def test_the_mirror_serves_only_what_upstream_has_under_maven_paths(mirror, path, status, tmp_path):
+    base = mirror.url[:-len("/maven2")]
+    assert get(base + path)[0] == status
+    cached = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / "cache") for f in files]
+    assert cached == [], cached
+

@@ -22,6 +22,9 @@ agent does what a kubelet and a CNI plugin would:
   exec; startup and liveness probes too),
   restarts per restartPolicy with back-off, Terminated with the exit code; a deleted pod gets
   SIGTERM, SIGKILL after its grace period, then the final delete a kubelet sends;
+* a pull-through mirror of Maven Central for the pods (MavenMirror), on the bridge's address: pods
+  have no route beyond the bridge, as on an air-gapped cluster, so what they download at start
+  (the kafka role's JMX exporter agent, in its init container) comes from there;
 * `kubectl exec` (wait_ready's Kafka checks): kwok serves it from an Exec object per pod that this
   agent writes; kwok runs in a mount namespace where /opt/<image>/bin is the dispatcher below,
   which enters the pod's network namespace and runs the image's shim with the pod's env. Any other
@@ -36,6 +39,7 @@ import argparse
 import base64
 import hashlib
 import http.client
+import http.server
 import ipaddress
 import json
 import logging
@@ -49,6 +53,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -58,6 +64,9 @@ from podsim import (FAST_JVM_OPTS, HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, KAFKA_IM
 
 PREFIX = "bds-"
 LOG = logging.getLogger("bds-agent")
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2/"
+# /maven2/<group path>/<artifact>/<version>/<file>: what a Maven repository serves, nothing else.
+MIRROR_PATH = re.compile(r"^/maven2/((?:[A-Za-z0-9_.-]+/){3,}[A-Za-z0-9_.-]+)$")
 
 
 def write_kafka_bin(directory, classpath):
@@ -632,6 +641,78 @@ class PodRunner(threading.Thread):
         LOG.info("%s: stopped (exit %s)", self.name, code)
 
 
+class MavenMirror(threading.Thread):
+    """Maven Central for the pods, pulled through and cached, as an air-gapped cluster's Nexus or
+    Artifactory proxy serves it: GET http://<address>:<port>/maven2/<path> answers the file of
+    <upstream><path>, downloaded once into cache_dir (shared by every cluster). Only GET, only Maven
+    paths, only on the bridge's address (reached from the pods and this machine)."""
+
+    def __init__(self, address, port, cache_dir, upstream=MAVEN_CENTRAL):
+        super().__init__(name="maven-mirror", daemon=True)
+        self.cache_dir = cache_dir
+        self.upstream = upstream
+        self.lock = threading.Lock()
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the name http.server calls
+                mirror.serve(self)
+
+            def log_message(self, fmt, *args):  # noqa: A002 - http.server's signature
+                LOG.info("mirror %s " + fmt, self.client_address[0], *args)
+
+        self.server = http.server.ThreadingHTTPServer((address, port), Handler)
+        self.url = "http://%s:%d/maven2" % self.server.server_address[:2]
+
+    def run(self):
+        self.server.serve_forever()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def relative(url_path):
+        """The repository path of a request, or None when it is not one (or climbs out of it)."""
+        match = MIRROR_PATH.match(url_path)
+        if not match or any(part in (".", "..") for part in match.group(1).split("/")):
+            return None
+        return match.group(1)
+
+    def fetch(self, relative):
+        local = os.path.join(self.cache_dir, relative)
+        with self.lock:  # one download per file, however many pods ask at once
+            if not os.path.isfile(local):
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                partial = "%s.%d.partial" % (local, os.getpid())
+                with urllib.request.urlopen(self.upstream + relative, timeout=120) as response, \
+                        open(partial, "wb") as out:
+                    shutil.copyfileobj(response, out)
+                os.replace(partial, local)
+                LOG.info("mirror: fetched %s%s", self.upstream, relative)
+        return local
+
+    def serve(self, request):
+        relative = self.relative(request.path)
+        if relative is None:
+            request.send_error(404, "not a Maven repository path: /maven2/<group>/<artifact>/<version>/<file>")
+            return
+        try:
+            local = self.fetch(relative)
+        except urllib.error.HTTPError as exc:
+            request.send_error(exc.code, "%s%s: %s" % (self.upstream, relative, exc.reason))
+            return
+        except OSError as exc:
+            request.send_error(502, "%s%s could not be fetched: %s" % (self.upstream, relative, exc))
+            return
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Content-Length", str(os.path.getsize(local)))
+        request.end_headers()
+        with open(local, "rb") as handle:
+            shutil.copyfileobj(handle, request.wfile)
+
+
 class Agent:
     def __init__(self, args):
         self.cluster = args.cluster
@@ -643,6 +724,9 @@ class Agent:
         self.state_dir = args.state_dir
         self.stop_grace = args.stop_grace
         self.fetch_dir = args.fetch_dir
+        self.mirror_port = args.mirror_port
+        self.mirror_dir = args.mirror_dir
+        self.mirror = None
         os.makedirs(os.path.join(self.state_dir, "pids"), exist_ok=True)
         self.api = Api(args.kubeconfig)
         self.network = Network(self.cluster, args.cidr, self.state_dir)
@@ -754,6 +838,10 @@ class Agent:
     def loop(self, interval):
         self.write_dispatchers()
         self.network.setup_bridge()
+        if self.mirror_port:
+            self.mirror = MavenMirror(self.network.gateway, self.mirror_port, self.mirror_dir)
+            self.mirror.start()
+            LOG.info("Maven Central mirror for the pods at %s (cache %s)", self.mirror.url, self.mirror_dir)
         LOG.info("bds-agent for %s: images %s, pods on %s (bridge %s)", self.cluster, sorted(self.images),
                  self.network.net, self.network.bridge)
         while not self.stop.is_set():
@@ -805,6 +893,8 @@ class Agent:
             runner.deleted.set()
         for runner in self.runners.values():
             runner.join(self.stop_grace + 15)
+        if self.mirror:
+            self.mirror.close()
         run(["ip", "link", "del", self.network.bridge], check=False)
 
 
@@ -953,12 +1043,17 @@ def main(argv=None):
     parser.add_argument("--fetch-dir", help="tools/daemons (fetch.py)")
     parser.add_argument("--stop-grace", type=int, default=30)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--mirror-port", type=int, default=0,
+                        help="serve the pods a Maven Central mirror on the bridge's address (0: none)")
+    parser.add_argument("--mirror-dir", help="the mirror's cache (Maven layout)")
     args = parser.parse_args(argv)
     needs = {"fetch": ["image", "fetch_dir"], "stop": ["cluster", "state_dir", "cidr"]}.get(
         args.action, ["cluster", "state_dir", "cidr", "kubeconfig", "image", "image_pattern", "fetch_dir"])
     missing = ["--" + name.replace("_", "-") for name in needs if not getattr(args, name)]
     if missing:
         parser.error("%s needs %s" % (args.action, ", ".join(missing)))
+    if args.mirror_port and not args.mirror_dir:
+        parser.error("--mirror-port needs --mirror-dir")
     if args.action == "fetch":
         return fetch_jars(args)
     args.state_dir = os.path.abspath(args.state_dir)
