@@ -24,6 +24,11 @@ def run_playbook(playbook, *args, kubeconfig=None, check=False):
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
 
 
+def cluster_name(kubeconfig):
+    """A simulated cluster's name, from its kubeconfig's path (<cache>/kwok/clusters/<name>/...)."""
+    return os.path.basename(os.path.dirname(kubeconfig))
+
+
 @contextlib.contextmanager
 def simulated_cluster(name, inventory="inventories/dev", **variables):
     """A simulated cluster of a test's own (not the session's one that `make test` starts), shaped

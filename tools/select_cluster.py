@@ -5,13 +5,19 @@ Order: BIGDATA_KUBECONFIG (and BIGDATA_KUBE_CONTEXT) if set; else the current co
 $KUBECONFIG / ~/.kube/config when its API server answers; else kind when a Docker engine and the
 kind binary exist; else the simulated cluster (real control plane, kwok nodes, no containers).
 
+The simulated cluster runs no container, but its node agent (started when make runs as root,
+SIM_RUNTIME) runs the pods of some images as real processes: Kafka's and HDFS's. make up then
+checks application health for exactly those components (<role>_wait_application_health=true) and
+leaves it off for the simulated rest (bigdata_wait_application_health=false), reading what runs
+from the cluster's own marker (kube-system/bigdata-simcluster), not from a guess.
+
 A kind cluster it creates gets what the inventory needs from the cluster's nodes: every NodePort
 the stack asks for (the kafka role's kafka_preflight.node_ports, the declaration the preflight of
 site.yml checks) is mapped to the same port on the host (kind's extraPortMappings), so
 bigdata_external_host:30092 answers. kind cannot add a mapping to a running cluster: when the
 inventory now needs other ports than the kind cluster was created with, it says how to recreate it.
 
-Prints shell assignments for `eval`: BIGDATA_KUBECONFIG and BIGDATA_EXTRA_ARGS. Everything meant
+Prints bash assignments for `eval`: BIGDATA_KUBECONFIG and the array BIGDATA_EXTRA_ARGS. Everything meant
 for people goes to stderr.
 """
 
@@ -22,12 +28,17 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
 SIM_NAME = os.environ.get("SIM_NAME", "bigdata-sim")
 SIM_KUBECONFIG = os.path.join(CACHE, "kwok", "clusters", SIM_NAME, "kubeconfig.yaml")
 KIND_NAME = "bigdata"
+# The components whose application health a process of the node agent can answer, by the image
+# their pods run (roles/<component>/defaults: <component>_image_repository).
+HEALTH_BY_IMAGE = {"apache/kafka": "kafka", "apache/hadoop": "hdfs"}
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2/"
 
 
 def banner(*lines):
@@ -84,11 +95,9 @@ def _trusted(value):
     return value
 
 
-def inventory_node_ports(env, repo=REPO):
-    """(NodePorts the stack of inventories/<env> asks for, bigdata_external_host), by Ansible's own templating.
-
-    Precedence as in a play: role defaults, then the inventory's variables, then role vars.
-    """
+def inventory_templar(env, repo=REPO):
+    """(variables, Templar) of inventories/<env> as a play sees them: role defaults (common, kafka),
+    then the inventory's variables, then the kafka role's vars."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
@@ -103,7 +112,12 @@ def inventory_node_ports(env, repo=REPO):
     for role in NODE_PORT_ROLES:
         variables.update(loader.load_from_file(os.path.join(repo, "roles", role, "vars", "main.yml")) or {})
     variables = _trusted(variables)
-    templar = Templar(loader=loader, variables=variables)
+    return variables, Templar(loader=loader, variables=variables)
+
+
+def inventory_node_ports(env, repo=REPO):
+    """(NodePorts the stack of inventories/<env> asks for, bigdata_external_host), by Ansible's own templating."""
+    variables, templar = inventory_templar(env, repo)
     ports = []
     for role in NODE_PORT_ROLES:
         ports += [int(p["port"]) for p in templar.template(variables[role + "_preflight"]).get("node_ports") or []]
@@ -185,14 +199,62 @@ def choose(env, existing_only):
         sys.exit(1)
     if not existing_only:
         start_simcluster(env)
+    marker = simcluster_marker(SIM_KUBECONFIG)
+    real = real_components(marker)
+    mirror = mirror_arguments(marker, env)
     banner(
         "Cluster: the SIMULATED cluster '%s' (no reachable kubeconfig context, no Docker+kind)." % SIM_NAME,
         "Real etcd, kube-apiserver (Pod Security admission), controller-manager and scheduler;",
-        "kwok fakes the nodes: pods are admitted, scheduled and marked Ready but run NO containers.",
-        "Application health checks are therefore off (bigdata_wait_application_health=false).",
+        "kwok fakes the nodes: pods are admitted, scheduled and marked Ready but run NO containers,",
+        *(["except %s: the node agent runs their pods as real processes." % " and ".join(real),
+           "Application health is checked for %s only (bigdata_wait_application_health=false" % ", ".join(real),
+           "for the rest, %s)." % ", ".join("%s_wait_application_health=true" % c for c in real)]
+          + (["Kafka's JMX exporter comes from the node agent's mirror of Maven Central, %s" % marker["mavenMirror"],
+              "(the pods reach nothing beyond the cluster, as on an air-gapped one)."] if mirror else [])
+          if real else
+          ["and no node agent runs any: it needs root (SIM_RUNTIME=auto starts it as root), and a cluster",
+           "created without it keeps none (make sim-down && make up gives a new one, losing what is on it).",
+           "Application health checks are therefore off (bigdata_wait_application_health=false)."]),
         "kubeconfig: " + SIM_KUBECONFIG,
     )
-    return SIM_KUBECONFIG, ["-e", "bigdata_wait_application_health=false"]
+    return SIM_KUBECONFIG, health_arguments(real) + mirror
+
+
+def simcluster_marker(kubeconfig):
+    """The data of the simulated cluster's marker ConfigMap (roles/simcluster/templates/marker.yaml.j2)."""
+    from kubernetes import client, config
+    api_client = config.new_client_from_config(config_file=kubeconfig)
+    return client.CoreV1Api(api_client).read_namespaced_config_map("bigdata-simcluster", "kube-system").data or {}
+
+
+def real_components(marker):
+    """The components whose pods the cluster's node agent runs as processes, in deployment order."""
+    if marker.get("runtime") != "true":
+        return []
+    images = [i for i in marker.get("runtimeImages", "").split(",") if i]
+    return [component for image, component in HEALTH_BY_IMAGE.items() if image in images]
+
+
+def mirror_arguments(marker, env, repo=REPO):
+    """ansible-playbook arguments that point the Kafka pods' JMX exporter download at the node agent's
+    mirror of Maven Central, when the cluster has one and the inventory downloads from Maven Central
+    (the pods have no other way out: an air-gapped cluster, as roles/kafka/defaults says)."""
+    mirror = marker.get("mavenMirror") if marker.get("runtime") == "true" else None
+    if not mirror:
+        return []
+    variables, templar = inventory_templar(env, repo)
+    url = str(templar.template(variables["kafka_jmx_exporter_url"]))
+    if not url.startswith(MAVEN_CENTRAL):
+        return []
+    host = urllib.parse.urlsplit(mirror).hostname
+    return ["-e", json.dumps({"kafka_jmx_exporter_url": mirror.rstrip("/") + "/" + url[len(MAVEN_CENTRAL):],
+                              "kafka_jmx_exporter_egress_cidrs": [host + "/32"]})]
+
+
+def health_arguments(real):
+    """ansible-playbook arguments: health off but for the components that run for real."""
+    return ["-e", "bigdata_wait_application_health=false"] + [
+        arg for component in real for arg in ("-e", "%s_wait_application_health=true" % component)]
 
 
 def main():
@@ -202,7 +264,8 @@ def main():
     args = parser.parse_args()
     kubeconfig, extra = choose(args.env, args.existing)
     print("BIGDATA_KUBECONFIG=%s" % shlex.quote(kubeconfig))
-    print("BIGDATA_EXTRA_ARGS=%s" % shlex.quote(" ".join(shlex.quote(a) for a in extra)))
+    # A bash array: an argument with spaces (a JSON -e) stays one argument.
+    print("BIGDATA_EXTRA_ARGS=(%s)" % " ".join(shlex.quote(a) for a in extra))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
 """The simulated cluster's node agent (roles/simcluster/files/runtime/agent.py) runs Kafka and HDFS
 for real.
 
-* dev's Kafka and HDFS, deployed by site.yml with application health ON: wait_ready's KRaft checks
+* dev's Kafka and HDFS, deployed by site.yml with application health ON for them and off for the
+  rest, as `make up` deploys to this cluster (the switches tools/select_cluster.py derives from the
+  cluster's marker): wait_ready's KRaft checks
   (kubectl exec of kafka-metadata-quorum.sh and kafka-broker-api-versions.sh) pass against the
   broker process, and its HDFS checks (curl of the NameNode's JMX: safe mode off, the datanode
   live) against the NameNode and DataNode processes, each in its own network namespace with the
@@ -30,22 +32,21 @@ import pathlib
 import signal
 import socket
 import subprocess
+import sys
 import urllib.request
 import uuid
 
 import pytest
 from kubernetes import client, config
 
-from helpers import CACHE, run_playbook, simulated_cluster, wait_for
+from helpers import CACHE, REPO, cluster_name, run_playbook, simulated_cluster, wait_for
+
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import select_cluster  # noqa: E402  pylint: disable=wrong-import-position
 # A range of this module's own, apart from the default (roles/simcluster/defaults/main.yml);
 # BIGDATA_TEST_RUNTIME_CIDR gives another, for a second run of this module at the same time on the
 # same machine (two bridges with one range would take each other's routes).
 RUNTIME_CIDR = ipaddress.ip_network(os.environ.get("BIGDATA_TEST_RUNTIME_CIDR") or "10.215.0.0/24")
-
-
-def cluster_name(kubeconfig):
-    """The simulated cluster's name: .../kwok/clusters/<name>/kubeconfig.yaml."""
-    return os.path.basename(os.path.dirname(kubeconfig))
 
 
 def netns_prefix(name):
@@ -62,12 +63,21 @@ def cmdline(pid):
 
 
 def site(namespace, kubeconfig, *args, **extra):
+    """site.yml with the health switches `make up` gives this cluster: tools/select_cluster.py reads
+    what runs for real from the cluster's marker and turns health on for exactly those components
+    (bigdata_wait_application_health=false for the rest)."""
+    marker = select_cluster.simcluster_marker(kubeconfig)
+    real = select_cluster.real_components(marker)
+    assert real == ["kafka", "hdfs"], "the node agent's cluster should run Kafka and HDFS for real: %s" % real
+    mirror = select_cluster.mirror_arguments(marker, "dev")
+    assert mirror, "no Maven mirror for the pods in the marker: %s" % marker
+    # Metrics on, as in make up's full profile: the brokers' init container fetches the JMX
+    # exporter agent, which the pods can only get from the agent's mirror.
     variables = {"bigdata_namespace": namespace, "bigdata_instance": namespace,
-                 "bigdata_components": ["kafka", "hdfs"], "bigdata_wait_application_health": True,
-                 "bigdata_wait_timeout": 420}
+                 "bigdata_components": ["kafka", "hdfs"], "kafka_metrics_enabled": True, "bigdata_wait_timeout": 420}
     variables.update(extra)
-    return run_playbook("site.yml", "-i", "inventories/dev", "-e", json.dumps(variables), *args,
-                        kubeconfig=kubeconfig)
+    return run_playbook("site.yml", "-i", "inventories/dev", *select_cluster.health_arguments(real), *mirror,
+                        "-e", json.dumps(variables), *args, kubeconfig=kubeconfig)
 
 
 # What each pod the test checks runs: the JVM's main class, the ports it listens on (as rendered).
@@ -126,7 +136,10 @@ def test_kafka_and_hdfs_run_as_processes_and_wait_ready_checks_them(runtime_kube
             listening = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", "sport", "= :%d" % port],
                                        capture_output=True, text=True, check=True).stdout
             assert "0.0.0.0:%d" % port in listening, (netns, listening)
-        jvm_pid(state_dir, pod)
+        pid = jvm_pid(state_dir, pod)
+        if name == "kafka-broker-0":
+            # The JMX exporter agent its init container fetched through the mirror, loaded.
+            assert "-javaagent:" in cmdline(pid) and "jmx_prometheus_javaagent.jar" in cmdline(pid), cmdline(pid)
         assert [(c.status, c.reason) for c in pod.status.conditions if c.type == "bigdata.stack/ProcessRuntime"] == [
             ("True", "NodeAgent")], (name, pod.status.conditions)
     # What wait_ready's HDFS check read is the real NameNode's: out of safe mode, the datanode live
@@ -278,6 +291,19 @@ def test_sim_down_leaves_nothing_of_the_runtime():
             ["ip", "netns", "pids", netns], capture_output=True, text=True, check=True).stdout.split()]
         assert len(pod_pids) == 2, pod_pids
         started = agent + pod_pids
+        # What make up reads to choose the health checks, and the one thing an existing cluster
+        # cannot be asked for: the agent taken away (kwok would not run its pods either).
+        marker = select_cluster.simcluster_marker(kubeconfig)
+        assert (marker["runtime"], marker["runtimeImages"]) == ("true", "apache/kafka,apache/hadoop"), marker
+        without = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables,
+                               "-e", "simcluster_runtime=false")
+        assert without.returncode != 0, without.report()
+        said = " ".join(without.stdout.split())  # the message as one line (the callback wraps it)
+        assert "was created with the node agent and simcluster_runtime is now false" in said, without.report()
+        assert "make sim-down SIM_NAME=%s && make sim-up SIM_NAME=%s SIM_RUNTIME=false" % (name, name) in said, \
+            without.report()
+        assert without.recap()["changed"] == 0, without.report()
+        assert processes_under(state_dir) == agent, "the refused run stopped the agent"
     finally:
         down = run_playbook("playbooks/simcluster.yml", "-i", "inventories/dev", "-e", variables,
                             "-e", "simcluster_state=absent")
@@ -287,3 +313,7 @@ def test_sim_down_leaves_nothing_of_the_runtime():
     assert {n for n in netns_list() if n.startswith(netns_prefix(name))} == set()
     assert links() - links_before == set()
     assert [d for d in os.listdir("/etc/netns") if d.startswith(netns_prefix(name))] == []
+    assert not os.path.exists(state_dir)
+    kwok_dir = os.path.join(CACHE, "kwok")
+    assert [f for f in os.listdir(kwok_dir) if f.startswith(name + ".")] == [], "the cluster's kwokctl files are left"
+    assert not os.path.exists(os.path.join(kwok_dir, "clusters", name))

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from helpers import REPO, run_playbook
+from helpers import REPO, cluster_name, run_playbook
 
 CACHE = os.environ.get("BIGDATA_CACHE_DIR") or os.path.expanduser("~/.cache/bigdata-stack")
 PLAYBOOK = "playbooks/simcluster.yml"
@@ -46,10 +46,16 @@ def test_bad_topology_fails_before_anything_starts(case, extra_vars, message):
     assert not os.path.exists(os.path.join(CACHE, "kwok", "clusters", name))
 
 
-def test_second_sim_up_changes_nothing(sim_kubeconfig):
+@pytest.fixture
+def session_cluster(sim_kubeconfig):
+    """The playbook's arguments that name the session's cluster (make test's, not make up's)."""
+    return ["-e", "simcluster_name=" + cluster_name(sim_kubeconfig)]
+
+
+def test_second_sim_up_changes_nothing(session_cluster):
     # The running cluster was started by `make sim-up` with the dev topology; starting it again
     # with the same topology must be a no-op.
-    proc = run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
+    proc = run_playbook(PLAYBOOK, "-i", "inventories/dev", *session_cluster, check=True)
     assert proc.recap()["changed"] == 0, proc.stdout[-3000:]
 
 
@@ -68,18 +74,18 @@ def node_shapes(api_client):
                    n.status.capacity["memory"]) for n in nodes)
 
 
-def test_reshaping_for_another_environment_changes_node_capacity(api_client):
+def test_reshaping_for_another_environment_changes_node_capacity(api_client, session_cluster):
     # Node names repeat across environments (bigdata-sim-worker-0 exists in dev and prod) and an
     # apply never changes a node's status: without recreating reshaped nodes, prod would rehearse
     # on two nodes that kept dev's 16Gi and its 8Gi datanodes would stay Pending.
     assert node_shapes(api_client) == expected_shapes("dev"), "the test cluster starts dev-shaped"
     try:
-        run_playbook(PLAYBOOK, "-i", "inventories/prod", check=True)
+        run_playbook(PLAYBOOK, "-i", "inventories/prod", *session_cluster, check=True)
         assert node_shapes(api_client) == expected_shapes("prod")
-        again = run_playbook(PLAYBOOK, "-i", "inventories/prod", check=True)
+        again = run_playbook(PLAYBOOK, "-i", "inventories/prod", *session_cluster, check=True)
         assert again.recap()["changed"] == 0, again.stdout[-3000:]
     finally:
-        run_playbook(PLAYBOOK, "-i", "inventories/dev", check=True)
+        run_playbook(PLAYBOOK, "-i", "inventories/dev", *session_cluster, check=True)
     assert node_shapes(api_client) == expected_shapes("dev")
 
 

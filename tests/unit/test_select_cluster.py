@@ -90,3 +90,54 @@ def test_make_up_creates_the_kind_cluster_with_the_mappings(fake_kind):
 def test_an_existing_cluster_is_never_created_in_existing_mode(fake_kind):
     assert select_cluster.kind_cluster(existing_only=True, env="dev") is None
     assert not any(json.loads(line)["args"][:2] == ["create", "cluster"] for line in fake_kind.read_text().splitlines())
+
+
+# make up on the simulated cluster: application health where a process answers, nowhere else.
+
+def role_defaults(role):
+    return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+def test_health_is_checked_for_the_components_the_node_agent_runs():
+    marker = {"runtime": "true", "runtimeImages": ",".join(role_defaults("simcluster")["simcluster_runtime_images"])}
+    real = select_cluster.real_components(marker)
+    assert real == ["kafka", "hdfs"]
+    assert select_cluster.health_arguments(real) == [
+        "-e", "bigdata_wait_application_health=false",
+        "-e", "kafka_wait_application_health=true", "-e", "hdfs_wait_application_health=true"]
+
+
+@pytest.mark.parametrize("marker", [
+    {"runtime": "false", "runtimeImages": ""},
+    {"name": "bigdata-sim", "kubeVersion": "v1.36.3"},  # a cluster created before the marker said it
+    {"runtime": "true", "runtimeImages": "prom/prometheus"},
+], ids=["no-agent", "old-marker", "other-images"])
+def test_no_process_no_health_check(marker):
+    assert select_cluster.real_components(marker) == []
+    assert select_cluster.health_arguments([]) == ["-e", "bigdata_wait_application_health=false"]
+
+
+@pytest.mark.parametrize("image,component", sorted(select_cluster.HEALTH_BY_IMAGE.items()))
+def test_each_component_named_runs_that_image_and_has_its_own_switch(image, component):
+    """The mapping names the image the role's pods run, and the role reads the switch make up sets."""
+    defaults = role_defaults(component)
+    assert defaults["%s_image_repository" % component] == image
+    assert defaults["%s_wait_application_health" % component] == "{{ bigdata_wait_application_health }}"
+    spec = yaml.safe_load((REPO / "roles" / component / "meta" / "argument_specs.yml").read_text())
+    assert "%s_wait_application_health" % component in spec["argument_specs"]["validate"]["options"]
+    wait = (REPO / "roles" / component / "tasks" / "wait.yml").read_text()
+    assert "%s_wait_application_health | bool" % component in wait
+    assert "bigdata_wait_application_health" not in wait
+
+
+def test_the_printed_arguments_stay_whole_in_bash(monkeypatch, capsys):
+    """make up evals the output and passes "${BIGDATA_EXTRA_ARGS[@]}": a JSON -e with spaces is one argument."""
+    import subprocess
+    extra = ["-e", "bigdata_wait_application_health=false", "-e", '{"a": ["b c"], "d": "it\'s"}']
+    monkeypatch.setattr(select_cluster, "choose", lambda env, existing: ("/tmp/k config.yaml", extra))
+    monkeypatch.setattr(sys, "argv", ["select_cluster.py"])
+    select_cluster.main()
+    printed = capsys.readouterr().out
+    script = printed + '\nprintf "%s\\n" "$BIGDATA_KUBECONFIG" "${BIGDATA_EXTRA_ARGS[@]}"\n'
+    seen = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert seen == ["/tmp/k config.yaml"] + extra
