@@ -47,13 +47,28 @@ def port_open(port):
 def wait_port_open(daemon, port, timeout):
     """Seconds until `daemon` (just started) accepts on `port`, as a kubelet's tcpSocket readiness
     probe sees it; None after `timeout`; AssertionError if the daemon exits meanwhile."""
+    return wait_probe(daemon, lambda: port_open(port), timeout)
+
+
+def exec_probe(command, timeout=10):
+    """An exec probe's command run as a kubelet runs it: success is exit code 0."""
+    try:
+        return subprocess.run(command, capture_output=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def wait_probe(daemon, probe, timeout, interval=0.5):
+    """Seconds until `probe()` (a readiness probe of the just started `daemon`) passes; None after
+    `timeout`; AssertionError if the daemon exits meanwhile."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if not daemon.alive():
             raise AssertionError("%s exited: %s" % (daemon.name, daemon.describe()))
-        if port_open(port):
+        if probe():
             return time.monotonic() - start
-        time.sleep(0.5)
+        time.sleep(interval)
     return None
 
 

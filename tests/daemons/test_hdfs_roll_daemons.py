@@ -11,7 +11,9 @@ the gate reading the NameNode's JMX the way the module does (health.http_checks,
   every block has a replica on each of the three datanodes again.
 
 A pod's delete is a SIGTERM to its process group (what the kubelet sends), then its unchanged
-start script again on the same volume. Ready is the rendered readinessProbe (tcpSocket `data`).
+start script again on the same volume. Ready is the rendered readinessProbe: its exec command (curl
+of the datanode's own JMX: ActorState RUNNING, i.e. registered with the NameNode), run against the
+daemon's HTTP port; a restarted datanode must not be Ready before it has registered.
 """
 
 import json
@@ -23,7 +25,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from daemon_support import REPO, DaemonGroup, wait_port_open, wait_until
+from daemon_support import REPO, DaemonGroup, exec_probe, port_open, wait_probe, wait_until
 from hdfs_sim import HdfsCluster
 from kafka_sim import load_health
 from test_hdfs_daemons import _wait_healthy
@@ -59,12 +61,17 @@ class DatanodePods:
         self.group = group
         self.pods = pods
         self.restarts = 0
+        self.ready_before_registered = []  # probes that found the data port open, not yet registered
 
-    def _probe_port(self, name):
-        """The rendered readinessProbe: tcpSocket on the datanode's `data` port."""
+    def probe_command(self, name):
+        """The rendered readinessProbe's exec command, its localhost:<http port> this datanode's HTTP
+        port here (the pods share 127.0.0.1, each on ports of its own)."""
         container = self.hdfs.datanode_sts["spec"]["template"]["spec"]["containers"][0]
-        assert container["readinessProbe"]["tcpSocket"]["port"] == "data"
-        return self.hdfs.datanode_ports[rolling.pod_ordinal({"metadata": {"name": name}})]["data"]
+        rendered = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+        ports = self.hdfs.datanode_ports[rolling.pod_ordinal({"metadata": {"name": name}})]
+        command = container["readinessProbe"]["exec"]["command"]
+        assert any("localhost:%d/jmx" % rendered in part for part in command), command
+        return [part.replace("localhost:%d/" % rendered, "127.0.0.1:%d/" % ports["http"]) for part in command]
 
     def list_pods(self):
         return [{"metadata": {"name": name, "labels": {"app.kubernetes.io/component": "datanode"}}}
@@ -79,7 +86,16 @@ class DatanodePods:
 
     def wait_ready(self, pod, timeout):
         name = rolling.pod_name(pod)
-        return wait_port_open(self.pods[name], self._probe_port(name), timeout)
+        command = self.probe_command(name)
+        data_port = self.hdfs.datanode_ports[rolling.pod_ordinal(pod)]["data"]
+
+        def probe():
+            if exec_probe(command):
+                return True
+            if port_open(data_port):  # what the tcpSocket probe said before: listening, not registered
+                self.ready_before_registered.append(name)
+            return False
+        return wait_probe(self.pods[name], probe, timeout)
 
     def namenode_get(self, path, query):
         """http_get(path, query) of the HdfsGate: the NameNode's HTTP port, as the module's curl reads it."""
@@ -147,6 +163,8 @@ def test_gated_datanode_roll_fails_no_read_and_loses_no_block(stage):
 
     assert [s.pod for s in steps] == ["hdfs-datanode-2", "hdfs-datanode-1", "hdfs-datanode-0"]
     assert io.restarts == 3
+    print("datanodes listening on their data port but not yet registered (the old tcpSocket probe would "
+          "have called them Ready):", sorted(set(io.ready_before_registered)))
     during = [r for r in reads if r[0] <= rolled_until and r[0] + r[1] >= rolled_from]  # in progress during the roll
     print("gated datanode roll:", [s.as_dict() for s in steps], "reads:", len(reads), "during the roll:", len(during))
     assert len(during) >= 3, "too few reads during the roll to mean anything: %d" % len(during)
