@@ -19,6 +19,10 @@ inventory now needs other ports than the kind cluster was created with, it says 
 
 Prints bash assignments for `eval`: BIGDATA_KUBECONFIG and the array BIGDATA_EXTRA_ARGS. Everything meant
 for people goes to stderr.
+
+--simulated-vars chooses no cluster: it reads a simulated cluster's marker data (JSON) on stdin and
+prints, as one JSON object, the variables make up would pass for that cluster (Molecule's converge
+and verify set them as facts, so both derive them here, once).
 """
 
 import argparse
@@ -235,33 +239,57 @@ def real_components(marker):
     return [component for image, component in HEALTH_BY_IMAGE.items() if image in images]
 
 
-def mirror_arguments(marker, env, repo=REPO):
-    """ansible-playbook arguments that point the Kafka pods' JMX exporter download at the node agent's
-    mirror of Maven Central, when the cluster has one and the inventory downloads from Maven Central
-    (the pods have no other way out: an air-gapped cluster, as roles/kafka/defaults says)."""
+def mirror_variables(marker, env, repo=REPO):
+    """Variables that point the Kafka pods' JMX exporter download at the node agent's mirror of Maven
+    Central, when the cluster has one and the inventory downloads from Maven Central (the pods have
+    no other way out: an air-gapped cluster, as roles/kafka/defaults says); {} otherwise."""
     mirror = marker.get("mavenMirror") if marker.get("runtime") == "true" else None
     if not mirror:
-        return []
+        return {}
     variables, templar = inventory_templar(env, repo)
     url = str(templar.template(variables["kafka_jmx_exporter_url"]))
     if not url.startswith(MAVEN_CENTRAL):
-        return []
+        return {}
     host = urllib.parse.urlsplit(mirror).hostname
-    return ["-e", json.dumps({"kafka_jmx_exporter_url": mirror.rstrip("/") + "/" + url[len(MAVEN_CENTRAL):],
-                              "kafka_jmx_exporter_egress_cidrs": [host + "/32"]})]
+    return {"kafka_jmx_exporter_url": mirror.rstrip("/") + "/" + url[len(MAVEN_CENTRAL):],
+            "kafka_jmx_exporter_egress_cidrs": [host + "/32"]}
+
+
+def mirror_arguments(marker, env, repo=REPO):
+    """mirror_variables() as ansible-playbook arguments (one JSON -e, or none)."""
+    variables = mirror_variables(marker, env, repo)
+    return ["-e", json.dumps(variables)] if variables else []
+
+
+def health_variables(real):
+    """Health off but for the components that run for real."""
+    return dict({"bigdata_wait_application_health": False},
+                **{"%s_wait_application_health" % component: True for component in real})
 
 
 def health_arguments(real):
-    """ansible-playbook arguments: health off but for the components that run for real."""
-    return ["-e", "bigdata_wait_application_health=false"] + [
-        arg for component in real for arg in ("-e", "%s_wait_application_health=true" % component)]
+    """health_variables() as ansible-playbook arguments."""
+    return [arg for name, value in health_variables(real).items()
+            for arg in ("-e", "%s=%s" % (name, str(value).lower()))]
+
+
+def simulated_variables(marker, env, repo=REPO):
+    """Everything make up gives ansible-playbook on the simulated cluster of this marker, as one
+    dict of variables (Molecule's converge and verify set them as facts: --simulated-vars)."""
+    return dict(health_variables(real_components(marker)), **mirror_variables(marker, env, repo))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev", help="inventory whose node shapes a simulated cluster gets")
     parser.add_argument("--existing", action="store_true", help="never create a cluster (teardown, status)")
+    parser.add_argument("--simulated-vars", action="store_true",
+                        help="read a simulated cluster's marker data (JSON) on stdin and print, as JSON, the "
+                             "variables make up would give ansible-playbook for it; choose no cluster")
     args = parser.parse_args()
+    if args.simulated_vars:
+        print(json.dumps(simulated_variables(json.load(sys.stdin), args.env)))
+        return
     kubeconfig, extra = choose(args.env, args.existing)
     print("BIGDATA_KUBECONFIG=%s" % shlex.quote(kubeconfig))
     # A bash array: an argument with spaces (a JSON -e) stays one argument.

@@ -141,3 +141,31 @@ def test_the_printed_arguments_stay_whole_in_bash(monkeypatch, capsys):
     script = printed + '\nprintf "%s\\n" "$BIGDATA_KUBECONFIG" "${BIGDATA_EXTRA_ARGS[@]}"\n'
     seen = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
     assert seen == ["/tmp/k config.yaml"] + extra
+
+
+RUNTIME_MARKER = {"runtime": "true", "runtimeImages": "apache/kafka,apache/hadoop",
+                  "mavenMirror": "http://10.212.0.1:8081/maven2"}
+
+
+def test_simulated_vars_are_make_ups_arguments_as_one_json_object():
+    """Molecule's converge sets as facts exactly what make up passes as -e (the same functions)."""
+    import subprocess
+    printed = subprocess.run([sys.executable, str(REPO / "tools" / "select_cluster.py"), "--simulated-vars",
+                              "--env", "dev"], input=json.dumps(RUNTIME_MARKER), capture_output=True, text=True,
+                             check=True).stdout
+    variables = json.loads(printed)
+    jar = role_defaults("kafka")["kafka_jmx_exporter_url"][len(select_cluster.MAVEN_CENTRAL):]
+    assert variables == {"bigdata_wait_application_health": False, "kafka_wait_application_health": True,
+                         "hdfs_wait_application_health": True,
+                         "kafka_jmx_exporter_url": "http://10.212.0.1:8081/maven2/" + jar,
+                         "kafka_jmx_exporter_egress_cidrs": ["10.212.0.1/32"]}
+    real = select_cluster.real_components(RUNTIME_MARKER)
+    assert select_cluster.health_arguments(real) + select_cluster.mirror_arguments(RUNTIME_MARKER, "dev") == [
+        "-e", "bigdata_wait_application_health=false", "-e", "kafka_wait_application_health=true",
+        "-e", "hdfs_wait_application_health=true", "-e", json.dumps(
+            {k: variables[k] for k in ("kafka_jmx_exporter_url", "kafka_jmx_exporter_egress_cidrs")})]
+
+
+def test_simulated_vars_of_a_cluster_without_the_agent_turn_every_health_check_off():
+    marker = {"runtime": "false", "runtimeImages": "", "mavenMirror": ""}
+    assert select_cluster.simulated_variables(marker, "prod") == {"bigdata_wait_application_health": False}
