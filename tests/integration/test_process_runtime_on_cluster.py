@@ -148,6 +148,10 @@ def test_kafka_and_hdfs_run_as_processes_and_wait_ready_checks_them(runtime_kube
     assert info["Safemode"] == "" and info["ClusterId"] == "CID-bigdata-dev", info
     assert [n.split(":")[0] for n in json.loads(info["LiveNodes"])] == [
         "hdfs-datanode-0.hdfs-datanode-headless.%s.svc" % namespace], info["LiveNodes"]
+    # Formatted in its pod: the block pool id carries the address the pod's own name resolves to,
+    # its pod IP as on a cluster (BP-<random>-<address>-<time>; it carried 127.0.0.1 while the
+    # agent's hosts file put the pod's name on the loopback line).
+    assert info["BlockPoolId"].split("-")[2] == ips["hdfs-namenode-0"], info["BlockPoolId"]
 
     # status.yml tells the pods the agent runs from kwok's.
     shown = run_playbook("playbooks/status.yml", "-i", "inventories/dev", "-e", json.dumps(

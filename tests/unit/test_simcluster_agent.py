@@ -141,6 +141,24 @@ def test_each_action_names_the_flags_it_lacks(argv, missing, capsys):
     assert missing in capsys.readouterr().err
 
 
+def test_the_pods_hosts_file_is_shaped_as_the_kubelet_writes_it(tmp_path):
+    names = {"hdfs-namenode-0.hdfs-namenode-headless.ns.svc": "10.0.0.2",
+             "hdfs-namenode-0.hdfs-namenode-headless.ns.svc.cluster.local": "10.0.0.2",
+             "kafka": "10.0.0.3"}
+    fqdn = "hdfs-namenode-0.hdfs-namenode-headless.ns.svc.cluster.local"
+    path = podsim.write_hosts_file(str(tmp_path / "hosts"), names, own_name="hdfs-namenode-0",
+                                   own_address="10.0.0.2", own_fqdn=fqdn)
+    lines = open(path, encoding="utf-8").read().splitlines()
+    # The pod's own name on its IP, the FQDN first (what the IP's reverse lookup answers); no
+    # name of the pod's on the loopback line.
+    assert lines[:2] == ["127.0.0.1 localhost", "10.0.0.2 %s hdfs-namenode-0" % fqdn]
+    assert lines[2:] == ["10.0.0.2 hdfs-namenode-0.hdfs-namenode-headless.ns.svc", "10.0.0.3 kafka"]
+    # tests/daemons: every daemon on loopback, the machine's name with them.
+    lines = open(podsim.write_hosts_file(str(tmp_path / "h2"), ["a"], own_name="me"),
+                 encoding="utf-8").read().splitlines()
+    assert lines == ["127.0.0.1 localhost me", "127.0.0.1 a"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="a UTS namespace needs root (so does the node agent)")
 def test_a_pods_processes_see_the_pods_host_name():
     argv = agent.in_pod("bds-x", "hdfs-namenode-0", ["hostname"])

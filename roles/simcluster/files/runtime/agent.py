@@ -11,7 +11,7 @@ agent does what a kubelet and a CNI plugin would:
   pod listens on its rendered ports (several brokers on 9092) and nothing reaches beyond the bridge;
 * the pod's host name (spec.hostname, else its name) in a UTS namespace of its own;
 * /etc/hosts of the pod (`ip netns exec` binds /etc/netns/<netns>/hosts over it): the pod's own
-  name, every pod FQDN <hostname>.<subdomain>.<namespace>.svc[.cluster.local] and every Service
+  name and FQDN on its IP as the kubelet writes them, every pod FQDN <hostname>.<subdomain>.<namespace>.svc[.cluster.local] and every Service
   name, a ClusterIP Service standing for its first ready pod (no kube-proxy here: a Service port
   reaches the same port of that pod);
 * the containers' own commands through podsim.PodSandbox (the image's files as shims over the
@@ -812,10 +812,13 @@ class Agent:
                         mine[name] = ip
                 spec = runner.pod["spec"]
                 own = spec.get("hostname") or runner.pod["metadata"]["name"]
-                mine[own] = runner.ip
+                # The kubelet's line for the pod itself: <pod IP> <fqdn> <hostname>, the FQDN
+                # (with the cluster domain) only when the pod has a subdomain.
+                fqdn = ("%s.%s.%s.svc.cluster.local" % (own, spec["subdomain"], ns)
+                        if spec.get("subdomain") else None)
                 path = os.path.join("/etc/netns", runner.netns, "hosts")
                 if os.path.isdir(os.path.dirname(path)):
-                    write_hosts_file(path, mine, own_name=own)
+                    write_hosts_file(path, mine, own_name=own, own_address=runner.ip, own_fqdn=fqdn)
 
     def write_dispatchers(self):
         """<state>/exec-bin/<image dir>/<script>: what kwok's mount namespace shows as the image's

@@ -109,18 +109,29 @@ def path_rewriter(path_map):
     return lambda text: pattern.sub(lambda m: path_map[m.group(1)], text)
 
 
-def write_hosts_file(path, names, own_name=None):
+def write_hosts_file(path, names, own_name=None, own_address=None, own_fqdn=None):
     """A hosts file mapping `names` to addresses: a list maps each to 127.0.0.1 (tests/daemons,
     where every daemon binds loopback); a dict {name: address} maps each to its own address.
 
     It also maps the pod's own name (this machine's host name when `own_name` is None), which the
-    JVMs look up (InetAddress.getLocalHost) in the /etc/hosts the kubelet writes. The file is
-    rewritten in place (same inode), so a bind-mounted copy sees every update.
+    JVMs look up (InetAddress.getLocalHost) in the /etc/hosts the kubelet writes. With
+    `own_address` (the pod IP) the file is shaped as the kubelet writes it (kubelet_pods.go,
+    managedHostsFileContent): `127.0.0.1 localhost`, then `<pod IP> <fqdn> <hostname>`, the FQDN
+    first when the pod has a subdomain, so the pod's own name resolves to its IP and that IP's
+    reverse lookup gives the FQDN; without it the own name sits on the loopback line (the daemons
+    of tests/daemons all bind 127.0.0.1). The file is rewritten in place (same inode), so a
+    bind-mounted copy sees every update.
     """
     if not isinstance(names, dict):
         names = {name: LOOPBACK for name in names}
-    lines = ["127.0.0.1 localhost %s" % (own_name or socket.gethostname())]
-    lines += ["%s %s" % (names[name], name) for name in sorted(names)]
+    own_name = own_name or socket.gethostname()
+    if own_address:
+        own_names = [name for name in (own_fqdn, own_name) if name]
+        lines = ["127.0.0.1 localhost", "%s %s" % (own_address, " ".join(own_names))]
+    else:
+        own_names = [own_name]
+        lines = ["127.0.0.1 localhost %s" % own_name]
+    lines += ["%s %s" % (names[name], name) for name in sorted(names) if name not in own_names]
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     return path
