@@ -5,6 +5,8 @@ import json
 import os
 import time
 
+import yaml
+
 from playbook import REPO, run as run_ansible  # noqa: F401 (REPO: the tests import it from here)
 
 
@@ -43,6 +45,15 @@ def simulated_cluster(name, inventory="inventories/dev", **variables):
         down = run_playbook("playbooks/simcluster.yml", "-i", inventory, "-e", extra,
                             "-e", "simcluster_state=absent")
         assert down.returncode == 0, down.report()
+
+
+def kubectl():
+    """The kubectl built with the simulated cluster (roles/simcluster: <cache>/simcluster/k8s-<kube
+    version>_etcd-<etcd version>_kwok-<kwok version>/kubectl, the versions its defaults pin)."""
+    with open(os.path.join(REPO, "roles", "simcluster", "defaults", "main.yml"), encoding="utf-8") as handle:
+        pins = yaml.safe_load(handle)
+    return os.path.join(CACHE, "simcluster", "k8s-{simcluster_kube_version}_etcd-{simcluster_etcd_version}"
+                        "_kwok-{simcluster_kwok_version}".format(**pins), "kubectl")
 
 
 def wait_for(predicate, timeout=60, interval=0.5, what="condition"):

@@ -25,10 +25,12 @@ cluster of their own with it on.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import ipaddress
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -39,7 +41,7 @@ import uuid
 import pytest
 from kubernetes import client, config
 
-from helpers import CACHE, REPO, cluster_name, run_playbook, simulated_cluster, wait_for
+from helpers import CACHE, REPO, cluster_name, kubectl, run_playbook, simulated_cluster, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import select_cluster  # noqa: E402  pylint: disable=wrong-import-position
@@ -161,6 +163,35 @@ def test_kafka_and_hdfs_run_as_processes_and_wait_ready_checks_them(runtime_kube
         line = [line for line in shown.stdout.splitlines() if name + " " in line and " node=" in line]
         assert line and line[0].rstrip().rstrip('",').endswith("runs=process"), (name, shown.stdout[-3000:])
 
+    # kubectl logs (kwok's Logs object per pod, the agent's log file per container start) shows
+    # what the processes printed, init containers too.
+    assert "Kafka Server started" in core.read_namespaced_pod_log("kafka-broker-0", namespace)
+    assert "Starting NameNode" in core.read_namespaced_pod_log("hdfs-namenode-0", namespace)
+    assert "JMX exporter agent from http://" in core.read_namespaced_pod_log(
+        "kafka-broker-0", namespace, container="fetch-jmx-exporter")
+    # kubectl port-forward (kwok's PortForward object, dialling the pod IP): the NameNode's web
+    # server from this machine, with the command roles/hdfs/README.md gives for the HDFS UI.
+    forward = subprocess.Popen([kubectl(), "--kubeconfig", sim_kubeconfig, "-n", namespace, "port-forward",
+                                "svc/hdfs-namenode", ":9870"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = forward.stdout.readline()  # Forwarding from 127.0.0.1:<port> -> 9870
+        local = re.search(r"127\.0\.0\.1:(\d+) -> 9870", line)
+        assert local, line
+        # HTTP/1.1 keeping the connection, as browsers and curl do: the answer is chunked. kwok's
+        # tunnel (pkg/utils/net/tunnel.go) ends only when both directions have, so an answer that
+        # ends by the server closing (urllib's Connection: close) never ends at the client.
+        connection = http.client.HTTPConnection("127.0.0.1", int(local.group(1)), timeout=30)
+        try:
+            connection.request("GET", "/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo")
+            response = connection.getresponse()
+            assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
+            assert json.load(response)["beans"][0]["ClusterId"] == "CID-bigdata-dev"
+        finally:
+            connection.close()
+    finally:
+        forward.terminate()
+        forward.wait(timeout=30)
+
     # The broker's JVM hangs (SIGSTOP: its port still accepts connections, so the pod stays Ready
     # by its tcpSocket probe): the wait's KRaft checks, run in the pod, fail and say so.
     broker_pid = jvm_pid(state_dir, pods["kafka-broker-0"])
@@ -202,8 +233,27 @@ def test_kafka_and_hdfs_run_as_processes_and_wait_ready_checks_them(runtime_kube
     for name in ("kafka-broker-0", "hdfs-namenode-0"):
         status = wait_for(restarted(name), timeout=60, what="the agent to restart " + name)
         assert status.last_state.terminated.exit_code == 137, (name, status.last_state)
-    namenode_log = pathlib.Path(state_dir, "pods", namespace, "hdfs-namenode-0", "container.log")
-    assert namenode_log.read_text(encoding="utf-8", errors="replace").count("formatting it") == 1
+    # kubectl logs --previous: the first start, which formatted the volume; the start after the
+    # kill did not format it again.
+    def previous_log():
+        try:
+            return core.read_namespaced_pod_log("hdfs-namenode-0", namespace, previous=True)
+        except client.exceptions.ApiException as exc:
+            if exc.status == 400:  # kwok has not yet seen the Logs object naming the previous start
+                return None
+            raise
+    previous = wait_for(previous_log, timeout=30, what="kubectl logs --previous of hdfs-namenode-0")
+    assert previous.count("formatting it") == 1 and "Starting NameNode" in previous, previous[-3000:]
+    # The current log is the new start's once its first line (kubectl logs --timestamps) is later
+    # than the end the status reports for the killed one.
+    ended = core.read_namespaced_pod("hdfs-namenode-0", namespace).status.container_statuses[0] \
+        .last_state.terminated.finished_at.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def current_log():
+        log = core.read_namespaced_pod_log("hdfs-namenode-0", namespace, timestamps=True)
+        return "Starting NameNode" in log and log[:19] >= ended and log
+    current = wait_for(current_log, timeout=60, what="the restarted NameNode's log")
+    assert "formatting it" not in current, current[:3000]
 
     recovered = site(namespace, sim_kubeconfig)
     assert recovered.returncode == 0, recovered.report()

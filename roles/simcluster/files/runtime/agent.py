@@ -25,6 +25,9 @@ agent does what a kubelet and a CNI plugin would:
 * a pull-through mirror of Maven Central for the pods (MavenMirror), on the bridge's address: pods
   have no route beyond the bridge, as on an air-gapped cluster, so what they download at start
   (the kafka role's JMX exporter agent, in its init container) comes from there;
+* `kubectl logs` and `kubectl port-forward`: the containers' output into a CRI log file per start
+  (ContainerOutput), kwok serving it from a Logs object per pod; a PortForward object per pod
+  sending each container port to the pod IP;
 * `kubectl exec` (wait_ready's Kafka checks): kwok serves it from an Exec object per pod that this
   agent writes; kwok runs in a mount namespace where /opt/<image>/bin is the dispatcher below,
   which enters the pod's network namespace and runs the image's shim with the pod's env. Any other
@@ -37,6 +40,7 @@ SIGTERM stops every pod (grace periods honoured, capped by --stop-grace) and rem
 
 import argparse
 import base64
+import datetime
 import hashlib
 import http.client
 import http.server
@@ -144,6 +148,7 @@ class Api:
         self.core = client.CoreV1Api(self.client)
         self.custom = client.CustomObjectsApi(self.client)
         self.exceptions = client.exceptions
+        self.missing_kinds = set()
 
     @staticmethod
     def _json(response):
@@ -182,28 +187,40 @@ class Api:
             if exc.status not in (404, 409):
                 raise
 
-    def put_exec(self, pod, env, workdir):
-        """kwok's Exec object for `pod`: `kubectl exec` runs the command with this env locally."""
-        body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Exec",
+    # kwok serves a pod's `kubectl exec`, `logs` and `port-forward` from an object of its own
+    # kinds named as the pod (kwokctl.yaml.j2 enables them): the agent writes one of each per pod.
+    KWOK_KINDS = {"Exec": "execs", "Logs": "logs", "PortForward": "portforwards"}
+
+    def put_kwok(self, kind, pod, spec):
+        """kwok's `kind` object for `pod` (created, else replaced). False when this cluster does not
+        serve the kind (created before the agent wrote it: `make sim-down sim-up` adds it)."""
+        body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": kind,
                 "metadata": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
                              "labels": {"bigdata.stack/runtime": "process"}},
-                "spec": {"execs": [{"local": {"workDir": workdir, "envs": [
-                    {"name": k, "value": v} for k, v in sorted(env.items())]}}]}}
-        args = ("kwok.x-k8s.io", "v1alpha1", pod["metadata"]["namespace"], "execs")
+                "spec": spec}
+        args = ("kwok.x-k8s.io", "v1alpha1", pod["metadata"]["namespace"], self.KWOK_KINDS[kind])
         try:
             self.custom.create_namespaced_custom_object(*args, body)
         except self.exceptions.ApiException as exc:
+            if exc.status == 404:
+                if kind not in self.missing_kinds:
+                    self.missing_kinds.add(kind)
+                    LOG.warning("this cluster serves no kwok %s objects (created before the agent wrote "
+                                "them): recreate it to have them (make sim-down sim-up)", kind)
+                return False
             if exc.status != 409:
                 raise
             self.custom.patch_namespaced_custom_object(*args, pod["metadata"]["name"], body)
+        return True
 
-    def delete_exec(self, pod):
-        try:
-            self.custom.delete_namespaced_custom_object(
-                "kwok.x-k8s.io", "v1alpha1", pod["metadata"]["namespace"], "execs", pod["metadata"]["name"])
-        except self.exceptions.ApiException as exc:
-            if exc.status != 404:
-                raise
+    def delete_kwok(self, pod):
+        for plural in self.KWOK_KINDS.values():
+            try:
+                self.custom.delete_namespaced_custom_object(
+                    "kwok.x-k8s.io", "v1alpha1", pod["metadata"]["namespace"], plural, pod["metadata"]["name"])
+            except self.exceptions.ApiException as exc:
+                if exc.status != 404:
+                    raise
 
 
 class Network:
@@ -344,6 +361,39 @@ def is_ready(pod):
                for c in (pod.get("status") or {}).get("conditions") or [])
 
 
+class ContainerOutput:
+    """A container's stdout and stderr as a kubelet keeps them: each line into the CRI log file
+    kwok serves to `kubectl logs` (`<RFC 3339 time> <stream> F <line>`, the format of
+    k8s.io/cri-client's ReadLogs, which kwok's debugging_logs.go calls), and into a plain file
+    appended across starts (for people, and the tests). Closed when the container's last writer
+    closes its end of both pipes."""
+
+    def __init__(self, proc, plain_path, cri_path):
+        self.lock = threading.Lock()
+        self.plain = open(plain_path, "ab")  # closed by the last pump
+        self.cri = open(cri_path, "wb")
+        self.streams = 2
+        for stream, tag in ((proc.stdout, b"stdout"), (proc.stderr, b"stderr")):
+            threading.Thread(target=self.pump, args=(stream, tag), daemon=True).start()
+
+    def pump(self, stream, tag):
+        try:
+            for line in iter(stream.readline, b""):
+                stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                with self.lock:
+                    self.plain.write(line)
+                    self.plain.flush()
+                    self.cri.write(b"%s %s F %s\n" % (stamp.encode(), tag, line.rstrip(b"\n")))
+                    self.cri.flush()
+        finally:
+            stream.close()
+            with self.lock:
+                self.streams -= 1
+                if not self.streams:
+                    self.plain.close()
+                    self.cri.close()
+
+
 class PodRunner(threading.Thread):
     """One pod, from its namespace to its final delete (a kubelet's pod worker)."""
 
@@ -361,6 +411,7 @@ class PodRunner(threading.Thread):
         self.restarts = 0
         self.last_state = {}
         self.ready = False
+        self.log_files = {}  # container: (its log file, the previous start's or None)
         self.root = os.path.join(agent.state_dir, "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
 
     # ---------------------------------------------------------------- status
@@ -449,14 +500,28 @@ class PodRunner(threading.Thread):
         """The pod's host name, as the kubelet sets it: spec.hostname, else the pod's name."""
         return self.pod["spec"].get("hostname") or self.pod["metadata"]["name"]
 
-    def spawn(self, box, log_name):
-        os.makedirs(self.root, exist_ok=True)
-        with open(os.path.join(self.root, log_name), "ab") as log:
-            proc = subprocess.Popen(in_pod(self.netns, self.hostname(), box.command), env=box.env,
-                                    cwd=box.root, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+    def spawn(self, box, log_name, container, restarts=0):
+        """Start `container`; its output goes to <root>/<log_name> (plain, every start appended)
+        and to the log file `kubectl logs` reads (<root>/logs/<container>/<restarts>.log, a file
+        per start as the kubelet keeps them, the previous start's kept for --previous)."""
+        cri_dir = os.path.join(self.root, "logs", container)
+        os.makedirs(cri_dir, exist_ok=True)
+        proc = subprocess.Popen(in_pod(self.netns, self.hostname(), box.command), env=box.env,
+                                cwd=box.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         self.agent.record_pid(self.uid, proc.pid)
+        current = os.path.join(cri_dir, "%d.log" % restarts)
+        ContainerOutput(proc, os.path.join(self.root, log_name), current)
+        previous = os.path.join(cri_dir, "%d.log" % (restarts - 1)) if restarts else None
+        self.log_files[container] = (current, previous)
+        self.put_logs()
         return proc
+
+    def put_logs(self):
+        """kwok's Logs object: each container's log file, and the previous start's."""
+        self.agent.api.put_kwok("Logs", self.pod, {"logs": [
+            dict({"containers": [name], "logsFile": files[0]}, **({"previousLogsFile": files[1]} if files[1] else {}))
+            for name, files in sorted(self.log_files.items())]})
 
     def stop_process(self, grace):
         proc = self.proc
@@ -529,7 +594,7 @@ class PodRunner(threading.Thread):
         for init in spec.get("initContainers", []):
             box = self.sandbox(init["name"])
             self.status("Pending", {"waiting": {"reason": "PodInitializing"}})
-            self.proc = self.spawn(box, "init-%s.log" % init["name"])
+            self.proc = self.spawn(box, "init-%s.log" % init["name"], init["name"])
             while self.proc.poll() is None and not self.deleted.is_set():
                 time.sleep(0.5)
             if self.deleted.is_set():
@@ -547,7 +612,7 @@ class PodRunner(threading.Thread):
         backoff = 10
         while not self.deleted.is_set():
             started = now()
-            self.proc = self.spawn(box, "container.log")
+            self.proc = self.spawn(box, "container.log", name, self.restarts)
             self.ready = False
             self.status("Running", {"running": {"startedAt": started}})
             code = self._watch(box, started)
@@ -562,6 +627,9 @@ class PodRunner(threading.Thread):
                 return
             self.restarts += 1
             self.last_state = terminated
+            # `kubectl logs --previous` answers from the moment the status says the start ended.
+            self.log_files[name] = (self.log_files[name][0], self.log_files[name][0])
+            self.put_logs()
             self.status("Running", {"waiting": {"reason": "CrashLoopBackOff", "message":
                                                 "back-off %ds restarting failed container %s" % (backoff, name)}})
             if self.deleted.wait(backoff):
@@ -632,7 +700,7 @@ class PodRunner(threading.Thread):
                         "containerID": "bds://%s/%s" % (self.uid, name)}})
                 except Exception:  # noqa: BLE001
                     LOG.exception("%s: final status", self.name)
-            self.agent.api.delete_exec(self.pod)
+            self.agent.api.delete_kwok(self.pod)
             self.agent.api.delete_pod(self.pod)
         self.agent.network.delete(self.pod)
         if not self.stopping.is_set():
@@ -773,10 +841,17 @@ class Agent:
         return target
 
     def api_exec(self, pod, runner, box):
+        """`kubectl exec` runs the command locally with the pod's env (the dispatchers enter the
+        pod); `kubectl port-forward` reaches each container port on the pod IP (kwok dials it from
+        this machine, through the bridge)."""
         env = dict(box.env)
         env.update({"BDS_NETNS": runner.netns, "BDS_HOSTNAME": runner.hostname(),
                     "BDS_IMAGE_BIN": self.image_bin(pod["spec"]["containers"][0]["image"])})
-        self.api.put_exec(pod, env, box.root)
+        self.api.put_kwok("Exec", pod, {"execs": [{"local": {"workDir": box.root, "envs": [
+            {"name": k, "value": v} for k, v in sorted(env.items())]}}]})
+        ports = sorted({p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])})
+        self.api.put_kwok("PortForward", pod, {"forwards": [
+            {"ports": [port], "target": {"address": runner.ip, "port": port}} for port in ports]})
 
     def refresh_dns(self, force=False):
         """Rewrite every pod's /etc/hosts (in place) when the names or addresses changed."""
@@ -869,7 +944,7 @@ class Agent:
             if runner is None:
                 if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
                     if meta.get("deletionTimestamp"):
-                        self.api.delete_exec(pod)
+                        self.api.delete_kwok(pod)
                         self.api.delete_pod(pod)  # never started here: nothing to stop
                     continue
                 runner = PodRunner(self, pod)
