@@ -26,7 +26,7 @@ PYTEST := $(BIN)/pytest
 # pytest-xdist workers of make test; the shared simulated cluster's tests stay one at a time (tests/conftest.py).
 TEST_WORKERS ?= 2
 
-.PHONY: help setup up down sim-up sim-down status test test-unit test-render test-molecule lint bench clean
+.PHONY: help setup up down sim-up sim-down status logs test test-unit test-render test-molecule lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ down: setup ## Remove the dev stack (data is kept; add ARGS='-e bigdata_teardown
 status: setup ## Show what runs
 	@eval "$$($(BIN)/python tools/select_cluster.py --env $(ENV) --existing)"; \
 	$(PLAYBOOK) playbooks/status.yml -i inventories/$(ENV) -e bigdata_kubeconfig="$$BIGDATA_KUBECONFIG"
+
+logs: setup ## Collect every container's log of the dev stack into ./logs/<time> (ARGS='-e bigdata_logs_dir=DIR')
+	@eval "$$($(BIN)/python tools/select_cluster.py --env $(ENV) --existing)"; \
+	$(PLAYBOOK) playbooks/logs.yml -i inventories/$(ENV) -e bigdata_kubeconfig="$$BIGDATA_KUBECONFIG" $(ARGS)
 
 sim-up: setup ## Start the simulated cluster shaped like inventories/$(ENV) (builds it once; SIM_RUNTIME=false: no node agent)
 	$(PLAYBOOK) playbooks/simcluster.yml -i inventories/$(ENV) -e simcluster_name=$(SIM_NAME) \
