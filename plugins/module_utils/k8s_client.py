@@ -173,15 +173,24 @@ class Cluster(object):
     def list_pods(self, namespace, label_selector):
         return self.list("Pod", namespace, label_selector)
 
-    def delete(self, kind, namespace, name, api_version="v1", propagation_policy=None):
-        """Delete an object (graceful, default grace period); False when it was already gone."""
+    def delete(self, kind, namespace, name, api_version="v1", propagation_policy=None, uid=None):
+        """Delete an object (graceful, default grace period); False when it was already gone.
+
+        With ``uid``, only that object: the API server refuses (409) to delete another of the same
+        name (a StatefulSet pod recreated meanwhile), and that too returns False. A DELETE by name
+        alone that is sent again (the HTTP client retries idempotent requests) can hit the
+        replacement."""
         resource = self.resource(kind, api_version)
-        body = {"propagationPolicy": propagation_policy} if propagation_policy else None
+        body = {}
+        if propagation_policy:
+            body["propagationPolicy"] = propagation_policy
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
             self._call("delete %s %s/%s" % (kind, namespace, name), self.k8s.delete, resource, name=name,
-                       namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT)
+                       namespace=namespace, body=body or None, _request_timeout=REQUEST_TIMEOUT)
         except ApiError as e:
-            if e.status == 404:
+            if e.status == 404 or (uid and e.status == 409):
                 return False
             raise
         return True

@@ -357,7 +357,8 @@ class ClusterIO(object):
         return found
 
     def delete_pod(self, pod):
-        self.rest.delete("Pod", self.namespace, rolling.pod_name(pod))
+        # That pod and no other: its replacement, once created, has the same name.
+        self.rest.delete("Pod", self.namespace, rolling.pod_name(pod), uid=(pod.get("metadata") or {}).get("uid"))
 
     def wait_ready(self, pod, timeout):
         """Seconds until the pod of that name is a new one (another uid) and Ready; None on timeout."""

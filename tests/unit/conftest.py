@@ -167,9 +167,12 @@ class FakeRest:
         return [copy.deepcopy(obj) for path, obj in self.objects.items()
                 if path.startswith(prefix) and "/" not in path[len(prefix):]]
 
-    def delete(self, kind, namespace, name, api_version="v1"):
+    def delete(self, kind, namespace, name, api_version="v1", uid=None):
         path = _kind_path(kind, api_version, namespace, name)
         self.calls.append(("delete", path))
+        current = self.objects.get(path)
+        if uid and current is not None and (current.get("metadata") or {}).get("uid") != uid:
+            return False  # the API server's 409: precondition failed, another object of that name
         return self.objects.pop(path, None) is not None
 
     def create(self, kind, body, api_version="v1"):

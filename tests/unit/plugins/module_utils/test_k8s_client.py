@@ -143,6 +143,18 @@ class TestCluster:
         assert cluster.delete("Pod", "bigdata", "gone") is False
         assert pool.sent("DELETE", POD_PATH + "/gone")
 
+    def test_delete_with_a_uid_deletes_that_object_only(self, cluster_with):
+        # The API server answers 409 when the object of that name has another uid (a StatefulSet
+        # pod recreated meanwhile): that is "already gone", and the replacement is left alone.
+        conflict = {"kind": "Status", "reason": "Conflict", "message": "Precondition failed: UID in precondition: a, UID in object meta: b"}
+        cluster, pool = cluster_with({("DELETE", POD_PATH + "/kafka-broker-0"): (409, conflict)})
+        assert cluster.delete("Pod", "bigdata", "kafka-broker-0", uid="a") is False
+        (sent,) = pool.sent("DELETE", POD_PATH + "/kafka-broker-0")
+        assert sent["body"] == {"preconditions": {"uid": "a"}}
+        # Without a uid a 409 is an error like any other.
+        with pytest.raises(kc.ApiError):
+            cluster.delete("Pod", "bigdata", "kafka-broker-0")
+
     def test_connection_error_is_unreachable_with_host(self, cluster_with):
         cluster, dummy = cluster_with({("GET", POD_PATH + "/x"): urllib3.exceptions.MaxRetryError(None, "/api", "Connection refused")})
         with pytest.raises(kc.Unreachable, match="cannot reach the Kubernetes API server at https://10.0.0.1:6443"):

@@ -95,8 +95,9 @@ def cluster(monkeypatch, fake_rest):
         fake_rest.calls.append(("exec", pod, tuple(command), stdin, container)) or fake_rest.es.answer(command))
     delete = fake_rest.delete
 
-    def recreate(kind, namespace, name, api_version="v1"):
-        gone = delete(kind, namespace, name, api_version)
+    def recreate(kind, namespace, name, api_version="v1", uid=None):
+        fake_rest.calls.append(("delete-uid", name, uid))
+        gone = delete(kind, namespace, name, api_version, uid=uid)
         sts, ordinal = name.rsplit("-", 1)
         add_pod(fake_rest, sts, int(ordinal), revision="new", master=sts.endswith("master"))
         return gone
@@ -120,6 +121,9 @@ def test_elasticsearch_gate_rolls_data_then_masters_the_elected_one_last(cluster
         "elasticsearch-data-0", "elasticsearch-master-0", "elasticsearch-master-1"]
     deletes = [c[1].rsplit("/", 1)[1] for c in cluster.calls if c[0] == "delete"]
     assert deletes == ["elasticsearch-data-0", "elasticsearch-master-0", "elasticsearch-master-1"]
+    # Each delete names the old pod's uid, so it can never take the pod that replaced it.
+    assert [c[1:] for c in cluster.calls if c[0] == "delete-uid"] == [
+        (name, "uid-%s-old" % name) for name in deletes]
     # Allocation restricted before each pod and re-enabled (null) once its node is back; flushed each time.
     puts = [path for method, path in cluster.es.requests if method == "PUT"]
     assert len(puts) == 6 and cluster.es.allocation is None
