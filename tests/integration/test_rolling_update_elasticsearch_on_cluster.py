@@ -72,7 +72,6 @@ def test_elasticsearch_image_change_rolls_data_nodes_then_masters_one_at_a_time_
     assert roll["changed"] is True
     assert [s["pod"] for s in roll["result"]["rolled"]] == ORDER
     assert seen.deleted == ORDER, seen.deleted
-    assert set(seen.forced) <= set(seen.deleted), (seen.forced, seen.deleted)  # kwok's late deletes (PodWatch.seen)
     assert seen.worst[0] == 1, "more than one Elasticsearch pod was down at once: %s" % (seen.worst,)
     now = es_pods(core, ns)
     assert all(now[name].metadata.uid != before[name].metadata.uid for name in ORDER)

@@ -607,7 +607,7 @@ class PodRunner(threading.Thread):
                 return
         name = spec["containers"][0]["name"]
         box = self.sandbox(name)
-        self.agent.api_exec(self.pod, self, box)
+        self.agent.put_kwok_objects(self.pod, self, box)
         policy = spec.get("restartPolicy", "Always")
         backoff = 10
         while not self.deleted.is_set():
@@ -840,7 +840,7 @@ class Agent:
                 os.replace(target + ".new", target)
         return target
 
-    def api_exec(self, pod, runner, box):
+    def put_kwok_objects(self, pod, runner, box):
         """`kubectl exec` runs the command locally with the pod's env (the dispatchers enter the
         pod); `kubectl port-forward` reaches each container port on the pod IP (kwok dials it from
         this machine, through the bridge)."""
@@ -886,7 +886,7 @@ class Agent:
                     else:
                         mine[name] = ip
                 spec = runner.pod["spec"]
-                own = spec.get("hostname") or runner.pod["metadata"]["name"]
+                own = runner.hostname()
                 # The kubelet's line for the pod itself: <pod IP> <fqdn> <hostname>, the FQDN
                 # (with the cluster domain) only when the pod has a subdomain.
                 fqdn = ("%s.%s.%s.svc.cluster.local" % (own, spec["subdomain"], ns)
