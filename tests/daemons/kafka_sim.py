@@ -84,14 +84,17 @@ class Pod:
 class KafkaCluster:
     """The pods of the rendered kafka StatefulSets, ready to boot on 127.0.0.1."""
 
-    def __init__(self, docs, namespace, classpath, root, heap=None, secrets=None):
+    def __init__(self, docs, namespace, classpath, root, heap=None, secrets=None, added_properties=None):
         """
         docs       the kafka role's rendered objects for one inventory
         namespace  bigdata_namespace of that inventory (names in the rendered config use it)
         heap       JVM heap options for every node instead of the rendered ones (None: as rendered)
         secrets    {name: {key: text}} of the Secrets the pods mount (the TLS Secret)
+        added_properties  {key: value} appended to every server configuration: settings the role
+                   does not render, which one test needs (the caller says why); never one it renders
         """
         self.secrets = secrets or {}
+        self.added_properties = dict(added_properties or {})
         self.docs = docs
         self.namespace = namespace
         self.root = root
@@ -236,7 +239,10 @@ class KafkaCluster:
                         entries.append(("%s@%s:%d" % (m.group("id"), host, port)) if m
                                        else "%s:%d" % (host, port))
                     changes[key_name] = ",".join(entries)
-            return set_properties(text, changes)
+            rendered = sorted(set(self.added_properties) & set(props))
+            assert not rendered, "the role renders %s: override it in the inventory, not here" % rendered
+            added = "".join("%s=%s\n" % item for item in sorted(self.added_properties.items()))
+            return set_properties(text, changes) + added
         return edit
 
     def sandbox(self, pod):
@@ -390,15 +396,16 @@ class KafkaCluster:
                               start_new_session=True)
 
 
-def stage_tls_cluster(docs, namespace, tls_secret_name, classpath, root):
+def stage_tls_cluster(docs, namespace, tls_secret_name, classpath, root, added_properties=None):
     """stage's Kafka (rendered `docs`) with the TLS Secret its inventory names made here for every
     name the pods and Services have, and a client.properties that trusts its CA; not started.
-    Heaps are 64m/256m instead of the rendered 512m/1g: six JVMs on a shared 2-core machine."""
+    Heaps are 64m/256m instead of the rendered 512m/1g: six JVMs on a shared 2-core machine.
+    added_properties: KafkaCluster's."""
     names = cluster_dns_names([d for d in docs if d["kind"] == "StatefulSet"],
                               [d for d in docs if d["kind"] == "Service"], namespace)
     secret = tls_secret(names)
     cluster = KafkaCluster(docs, namespace, classpath, root, heap="-Xms64m -Xmx256m",
-                           secrets={tls_secret_name: secret})
+                           secrets={tls_secret_name: secret}, added_properties=added_properties)
     ca_file = os.path.join(root, "ca.crt")
     with open(ca_file, "w", encoding="utf-8") as handle:
         handle.write(secret["ca.crt"])

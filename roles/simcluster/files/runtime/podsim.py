@@ -55,6 +55,7 @@ KAFKA_SCRIPTS = {
     # The roll test's replication throttle and its bulk traffic (tests/daemons/test_roll_daemons.py).
     "kafka-configs.sh": "org.apache.kafka.tools.ConfigCommand",
     "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
+    "kafka-get-offsets.sh": "org.apache.kafka.tools.GetOffsetShell",
 }
 KAFKA_IMAGE_BIN = "/opt/kafka/bin"
 # Fast JVM start on 2 shared cores instead of the image's G1 settings (not rendered by the role).
