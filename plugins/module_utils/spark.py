@@ -103,6 +103,13 @@ def _conf_value(value):
     return str(value)
 
 
+def is_on_demand_claim(key, value):
+    """Whether a conf entry asks for an on-demand claim (Spark "Using Kubernetes Volumes")."""
+    return (key.startswith(("spark.kubernetes.driver.volumes.persistentVolumeClaim.",
+                            "spark.kubernetes.executor.volumes.persistentVolumeClaim."))
+            and key.endswith(".options.claimName") and str(value) == "OnDemand")
+
+
 def build_conf(params, submission_id, auth_conf=None, pod_templates=None):
     """The ordered list of (key, value) Spark properties of a submission.
 
@@ -155,6 +162,19 @@ def build_conf(params, submission_id, auth_conf=None, pod_templates=None):
         put("spark.eventLog.enabled", "true")
         put("spark.eventLog.dir", params["event_log_dir"])
 
+    # A driver owns and reuses only on-demand claims (spark.kubernetes.{driver,executor}.volumes.
+    # persistentVolumeClaim.<volume>.options.claimName=OnDemand). Without one, Spark 4's defaults
+    # (ownPersistentVolumeClaim and reusePersistentVolumeClaim true) still make the driver list the
+    # namespace's claims when it asks for executors and delete them by label when it stops (Spark's
+    # ExecutorPodsAllocator and KubernetesClusterSchedulerBackend.stop), which needs RBAC on
+    # persistentvolumeclaims: the bigdata.stack.spark role grants it only with
+    # spark_driver_pvc_enabled, and without it every driver logged the 403 of that delete as an ERROR
+    # with its stack trace (seen once drivers ran for real on the simulated cluster's node agent).
+    user = params.get("conf") or {}
+    if not any(is_on_demand_claim(key, value) for key, value in user.items()):
+        put("spark.kubernetes.driver.ownPersistentVolumeClaim", "false")
+        put("spark.kubernetes.driver.reusePersistentVolumeClaim", "false")
+
     for role in ("driver", "executor"):
         if pod_templates and pod_templates.get(role):
             put("spark.kubernetes.%s.podTemplateFile" % role, pod_templates[role])
@@ -168,7 +188,6 @@ def build_conf(params, submission_id, auth_conf=None, pod_templates=None):
             "conf may not set %s: spark_submit sets them to track the application it submits"
             % ", ".join(sorted(reserved))
         )
-    user = params.get("conf") or {}
     if user:
         conf = [(key, value) for key, value in conf if key not in user]
         for key in sorted(user):

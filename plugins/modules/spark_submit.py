@@ -120,6 +120,10 @@ options:
   conf:
     description:
       - Further Spark properties, applied after the ones the options above set (so they may refine them).
+      - Unless one of them asks for an on-demand claim (C(spark.kubernetes.*.volumes.persistentVolumeClaim.*.options.claimName=OnDemand)),
+        the module sets C(spark.kubernetes.driver.ownPersistentVolumeClaim) and C(spark.kubernetes.driver.reusePersistentVolumeClaim)
+        to C(false) (Spark's defaults are C(true)), so that the driver does not list and delete the namespace's claims, which the
+        bigdata.stack.spark role allows only with I(spark_driver_pvc_enabled). C(conf) may set them.
       - Values of keys that look secret (password, secret, token, credential, access key) are masked in
         everything the task returns, like the values of C(no_log) options.
     type: dict

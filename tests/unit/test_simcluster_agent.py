@@ -42,7 +42,7 @@ def pod(*images, init=()):
 def test_every_default_image_has_a_stand_in_and_the_argument_spec_allows_exactly_those():
     with open(os.path.join(ROOT, "roles", "simcluster", "meta", "argument_specs.yml"), encoding="utf-8") as handle:
         spec = yaml.safe_load(handle)["argument_specs"]["main"]["options"]["simcluster_runtime_images"]
-    assert set(role_default_images()) == set(agent.IMAGES) == set(spec["choices"])
+    assert set(role_default_images()) <= set(agent.IMAGES) == set(spec["choices"])
     assert spec["default"] == role_default_images()
 
 
@@ -244,4 +244,102 @@ def test_the_mirror_serves_only_what_upstream_has_under_maven_paths(mirror, path
     assert get(base + path)[0] == status
     cached = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / "cache") for f in files]
     assert cached == [], cached
+
+
+def test_a_container_without_a_command_runs_the_image_entrypoint_with_its_args(tmp_path):
+    """Spark's driver and executor pods set only args (driver ..., executor): the image's
+    ENTRYPOINT runs them, with the image's ENV under the container's env."""
+    spec = {"containers": [{"name": "spark-kubernetes-driver", "image": "apache/spark:4.2.0",
+                            "args": ["driver", "--properties-file", "/opt/spark/conf/spark.properties",
+                                     "local:///opt/spark/examples/src/main/python/pi.py", "8"],
+                            "env": [{"name": "SPARK_CONF_DIR", "value": "/opt/spark/conf"},
+                                    {"name": "SPARK_DRIVER_BIND_ADDRESS",
+                                     "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                            "volumeMounts": [{"name": "spark-conf-volume-driver", "mountPath": "/opt/spark/conf"}]}],
+            "volumes": [{"name": "spark-conf-volume-driver", "configMap": {"name": "conf"}}]}
+    home, entrypoint = str(tmp_path / "spark"), str(tmp_path / "entrypoint.sh")
+    box = podsim.PodSandbox(str(tmp_path / "pod"), spec, "pi-driver", "ns", {"conf": {"spark.properties": "a=b\n"}},
+                            {"/opt/spark": home, "/opt/entrypoint.sh": entrypoint}, pod_ip="10.0.0.9",
+                            image_env={"SPARK_HOME": "/opt/spark"}, entrypoint=["/opt/entrypoint.sh"])
+    conf = box.volume("/opt/spark/conf")
+    assert box.command == [entrypoint, "driver", "--properties-file", conf + "/spark.properties",
+                           "local://" + home + "/examples/src/main/python/pi.py", "8"]
+    assert box.env["SPARK_HOME"] == home and box.env["SPARK_CONF_DIR"] == conf
+    assert box.env["SPARK_DRIVER_BIND_ADDRESS"] == "10.0.0.9"
+    # A command given in the pod replaces the entrypoint, as in Kubernetes.
+    spec["containers"][0]["command"] = ["/opt/spark/bin/spark-class"]
+    box = podsim.PodSandbox(str(tmp_path / "pod2"), spec, "p", "ns", {"conf": {}},
+                            {"/opt/spark": home, "/opt/entrypoint.sh": entrypoint}, entrypoint=["/opt/entrypoint.sh"])
+    assert box.command[0] == home + "/bin/spark-class" and box.command[1] == "driver"
+
+
+def test_a_claim_is_one_directory_whichever_pod_mounts_it(tmp_path):
+    spec = {"containers": [{"name": "c", "image": "apache/spark:4.2.0", "command": ["/opt/spark/bin/x"],
+                            "volumeMounts": [{"name": "events", "mountPath": "/opt/spark/events"}]}],
+            "volumes": [{"name": "events", "persistentVolumeClaim": {"claimName": "spark-events"}}]}
+    claim = str(tmp_path / "claims" / "ns" / "spark-events")
+    boxes = [podsim.PodSandbox(str(tmp_path / name), spec, name, "ns", {}, {"/opt/spark": str(tmp_path / "home")},
+                               volume_dirs={"events": claim}) for name in ("driver", "history")]
+    assert [b.volume("/opt/spark/events") for b in boxes] == [claim, claim] and os.path.isdir(claim)
+
+
+class _FakeApi:
+    def __init__(self):
+        from kubernetes.client import exceptions
+        self.exceptions = exceptions
+        self.tokens = []
+
+    def token(self, namespace, account, audience, seconds, pod_name, pod_uid):
+        self.tokens.append((namespace, account, audience, seconds, pod_name, pod_uid))
+        return "token-of-" + account
+
+    def configmap(self, namespace, name):
+        if name != "kube-root-ca.crt":
+            raise self.exceptions.ApiException(status=404)
+        return {"data": {"ca.crt": "CA"}}
+
+
+def test_the_service_account_volume_is_projected_as_the_kubelet_writes_it(tmp_path):
+    """The ServiceAccount admission plugin's kube-api-access volume: a token bound to the pod (the
+    TokenRequest API), the cluster CA and the namespace."""
+    api = _FakeApi()
+    runner = agent.PodRunner.__new__(agent.PodRunner)
+    runner.agent = type("Agent", (), {"api": api})()
+    runner.pod = {"metadata": {"name": "pi-driver", "namespace": "ns", "uid": "u1"},
+                  "spec": {"serviceAccountName": "spark-driver", "nodeName": "n1"}}
+    projected = {"sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"configMap": {"name": "absent", "optional": True}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}
+    runner.project(projected, str(tmp_path))
+    assert {name: (tmp_path / name).read_text() for name in os.listdir(tmp_path)} == {
+        "token": "token-of-spark-driver", "ca.crt": "CA", "namespace": "ns"}
+    assert api.tokens == [("ns", "spark-driver", None, 3607, "pi-driver", "u1")]
+    # A ConfigMap that is not optional and not there yet: the kubelet waits (mounted_sandbox).
+    with pytest.raises(api.exceptions.ApiException):
+        runner.project({"sources": [{"configMap": {"name": "absent"}}]}, str(tmp_path / "x"))
+
+
+def test_the_spark_entrypoint_stand_in_gives_the_driver_its_service_account(tmp_path):
+    """driver: spark-submit in client mode as the image's entrypoint.sh runs it, with the token and CA
+    where the pod mounts them here; executor: KubernetesExecutorBackend with the pod's env."""
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)
+    echo = home / "bin" / "spark-submit"
+    echo.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done\n")
+    echo.chmod(0o755)
+    script = tmp_path / "entrypoint.sh"
+    script.write_text(agent.SPARK_ENTRYPOINT % {"java_home": "/usr"})
+    script.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "SPARK_HOME": str(home), "SPARK_DRIVER_BIND_ADDRESS": "10.0.0.9",
+           "BDS_SERVICE_ACCOUNT_DIR": "/pods/p/volumes/kube-api-access-x"}
+    out = subprocess.run([str(script), "driver", "--properties-file", "/c/spark.properties", "app.py"],
+                         capture_output=True, text=True, env=env, check=True).stdout.splitlines()
+    assert out == ["--conf", "spark.driver.bindAddress=10.0.0.9", "--conf", "spark.executorEnv.SPARK_DRIVER_POD_IP=10.0.0.9",
+                   "--conf", "spark.kubernetes.authenticate.driver.mounted.oauthTokenFile=/pods/p/volumes/kube-api-access-x/token",
+                   "--conf", "spark.kubernetes.authenticate.driver.mounted.caCertFile=/pods/p/volumes/kube-api-access-x/ca.crt",
+                   "--deploy-mode", "client", "--properties-file", "/c/spark.properties", "app.py"]
+    passed = subprocess.run([str(script), "echo", "through"], capture_output=True, text=True, env=env, check=True)
+    assert passed.stdout == "through\n"
 

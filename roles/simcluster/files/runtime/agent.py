@@ -3,7 +3,8 @@
 
 kwok drives every other pod (its stages exclude these, kwokctl.yaml.j2). For a pod bound to a
 node of the simulated cluster whose every container image is one of --image (apache/kafka: the
-kafka role's brokers and controllers; apache/hadoop: the hdfs role's namenode and datanodes), the
+kafka role's brokers and controllers; apache/hadoop: the hdfs role's namenode and datanodes;
+apache/spark: Spark's driver and executor pods, the history server and the spark role's Jobs), the
 agent does what a kubelet and a CNI plugin would:
 
 * a network namespace of the pod's own (`bds-<cluster>-<namespace>-<pod>`), its IP from
@@ -15,9 +16,13 @@ agent does what a kubelet and a CNI plugin would:
   name, a ClusterIP Service standing for its first ready pod (no kube-proxy here: a Service port
   reaches the same port of that pod);
 * the containers' own commands through podsim.PodSandbox (the image's files as shims over the
-  Maven Central jars, volumes as directories that outlive the pod when they come from a claim,
-  env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns>
-  unshare --uts ...` (in_pod);
+  Maven Central jars, or the pyspark distribution as /opt/spark; the image's ENTRYPOINT for a
+  container that sets only args; volumes as directories, one per claim whichever pod mounts it;
+  projected volumes as the kubelet writes them, the service account's token from the TokenRequest
+  API; env with fieldRef and secretKeyRef), init containers first, each as `ip netns exec <netns>
+  unshare --uts ...` (in_pod), once the ConfigMaps and Secrets the pod mounts exist;
+* the API server for the pods at kubernetes.default.svc:443 (ApiRelay on the bridge), which Spark's
+  driver uses to create its executors;
 * status on the API server: podIP, Running, Ready from the readiness probe (tcpSocket, httpGet or
   exec; startup and liveness probes too),
   restarts per restartPolicy with back-off, Terminated with the exit code; a deleted pod gets
@@ -49,21 +54,24 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
+import socketserver
 import ssl
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from podsim import (FAST_JVM_OPTS, HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, KAFKA_IMAGE_BIN,  # noqa: E402
-                    KAFKA_SCRIPTS, PodSandbox, write_hadoop_image_conf, write_hdfs_shim, write_hosts_file,
+from podsim import (FAST_JVM_OPTS, HADOOP_IMAGE_BIN, HADOOP_IMAGE_CONF, JAVA, KAFKA_IMAGE_BIN,  # noqa: E402
+                    KAFKA_SCRIPTS, PodSandbox, path_rewriter, write_hadoop_image_conf, write_hdfs_shim, write_hosts_file,
                     write_shims)
 
 PREFIX = "bds-"
@@ -79,11 +87,103 @@ def write_kafka_bin(directory, classpath):
                        opts_env="KAFKA_OPTS", log_opts_env="KAFKA_LOG4J_OPTS", log_dir_property="kafka.logs.dir")
 
 
+# The apache/spark image (apache/spark-docker, <version>/scala2.13-java17-ubuntu/Dockerfile):
+# the release unpacked into /opt/spark (bin, jars, python/lib, examples), ENV SPARK_HOME
+# /opt/spark, WORKDIR /opt/spark/work-dir, ENTRYPOINT /opt/entrypoint.sh (entrypoint.sh.template:
+# `driver` runs spark-submit in client mode, `executor` KubernetesExecutorBackend, anything else
+# passes through). Its stand-in for /opt/spark is the pyspark package the agent runs beside: the
+# same release's bin/, jars/ (spark-kubernetes among them), python/lib and examples/ (the roles
+# pin spark_image_tag to it).
+SPARK_IMAGE_HOME = "/opt/spark"
+SPARK_IMAGE_ENTRYPOINT = "/opt/entrypoint.sh"
+# Where every pod mounts its service account's token and CA (the ServiceAccount admission plugin's
+# kube-api-access-* volume), and where Spark's driver reads them by default (Config.scala,
+# KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# What the image's entrypoint.sh does for the two commands Spark's pods run, on this machine: the
+# class path and JVM options as the script builds them, no tini and no gosu (the agent's processes
+# run as its own user), and one addition. Spark's driver reads its service account from
+# SERVICE_ACCOUNT_DIR, a path of the image's file system, not of a command the sandbox rewrites: the
+# agent passes where that mount is here (BDS_SERVICE_ACCOUNT_DIR) and the driver gets it as
+# spark.kubernetes.authenticate.driver.mounted.{oauthTokenFile,caCertFile}, the settings that
+# override the default path (KubernetesClusterManager, SparkKubernetesClientFactory).
+SPARK_ENTRYPOINT = r"""#!/bin/bash
+# Stand-in for the apache/spark image's /opt/entrypoint.sh (roles/simcluster/files/runtime/agent.py).
+set -eo pipefail
+export JAVA_HOME=%(java_home)s
+SPARK_CLASSPATH="${SPARK_CLASSPATH:-}:${SPARK_HOME}/jars/*"
+SPARK_EXECUTOR_JAVA_OPTS=()
+for v in "${!SPARK_JAVA_OPT_@}"; do
+  SPARK_EXECUTOR_JAVA_OPTS+=( "${!v}" )
+done
+if [ -n "${SPARK_EXTRA_CLASSPATH:-}" ]; then SPARK_CLASSPATH="$SPARK_CLASSPATH:$SPARK_EXTRA_CLASSPATH"; fi
+if [ -n "${HADOOP_CONF_DIR+x}" ]; then SPARK_CLASSPATH="$HADOOP_CONF_DIR:$SPARK_CLASSPATH"; fi
+if [ -n "${SPARK_CONF_DIR+x}" ]; then
+  SPARK_CLASSPATH="$SPARK_CONF_DIR:$SPARK_CLASSPATH"
+else
+  SPARK_CLASSPATH="$SPARK_HOME/conf:$SPARK_CLASSPATH"
+fi
+SPARK_CLASSPATH="$SPARK_CLASSPATH:$PWD"
+case "${1:-}" in
+  driver)
+    shift 1
+    mounted=()
+    if [ -n "${BDS_SERVICE_ACCOUNT_DIR:-}" ]; then
+      mounted=(--conf "spark.kubernetes.authenticate.driver.mounted.oauthTokenFile=$BDS_SERVICE_ACCOUNT_DIR/token"
+               --conf "spark.kubernetes.authenticate.driver.mounted.caCertFile=$BDS_SERVICE_ACCOUNT_DIR/ca.crt")
+    fi
+    exec "$SPARK_HOME/bin/spark-submit"       --conf "spark.driver.bindAddress=$SPARK_DRIVER_BIND_ADDRESS"       --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS"       "${mounted[@]}" --deploy-mode client "$@"
+    ;;
+  executor)
+    shift 1
+    exec "$JAVA_HOME/bin/java" "${SPARK_EXECUTOR_JAVA_OPTS[@]}"       -Xms"$SPARK_EXECUTOR_MEMORY" -Xmx"$SPARK_EXECUTOR_MEMORY"       -cp "$SPARK_CLASSPATH:${SPARK_DIST_CLASSPATH:-}"       org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend       --driver-url "$SPARK_DRIVER_URL" --executor-id "$SPARK_EXECUTOR_ID"       --cores "$SPARK_EXECUTOR_CORES" --app-id "$SPARK_APPLICATION_ID"       --hostname "$SPARK_EXECUTOR_POD_IP" --resourceProfileId "$SPARK_RESOURCE_PROFILE_ID"       --podName "$SPARK_EXECUTOR_POD_NAME"
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
+"""
+
+
+def java_home():
+    """JAVA_HOME of the `java` the shims run (podsim.JAVA)."""
+    java = shutil.which(JAVA) or JAVA
+    return os.path.dirname(os.path.dirname(os.path.realpath(java)))
+
+
+def spark_distribution(version):
+    """The pyspark package beside the agent, as the image's /opt/spark of `version`."""
+    try:
+        import pyspark
+    except ImportError:
+        raise RuntimeError("no pyspark in %s, the node agent's Python: the apache/spark stand-in is its "
+                           "distribution (pip install pyspark==%s)" % (sys.executable, version))
+    if pyspark.__version__ != version:
+        raise RuntimeError("image apache/spark:%s: the node agent's pyspark is %s (%s); the pods need the same "
+                           "release: pip install pyspark==%s, or set spark_image_tag to %s"
+                           % (version, pyspark.__version__, sys.executable, version, pyspark.__version__))
+    return os.path.dirname(os.path.abspath(pyspark.__file__))
+
+
+def write_spark_image(directory, version):
+    """{path in the image: local path} of apache/spark:`version`: /opt/spark and the entrypoint."""
+    home = spark_distribution(version)
+    os.makedirs(directory, exist_ok=True)
+    entrypoint = os.path.join(directory, "entrypoint.sh")
+    with open(entrypoint + ".new", "w", encoding="utf-8") as handle:
+        handle.write(SPARK_ENTRYPOINT % {"java_home": shlex.quote(java_home())})
+    os.chmod(entrypoint + ".new", 0o755)
+    os.replace(entrypoint + ".new", entrypoint)
+    return {SPARK_IMAGE_HOME: home, SPARK_IMAGE_ENTRYPOINT: entrypoint}
+
+
 # What the agent can stand in for: image repository -> how its files are made here.
 # component: of tools/daemons/fetch.py (the jars); bin: the image's launcher directory, written
 # once per image version by write_bin(directory, classpath), with the launchers `scripts` (which
 # `kubectl exec` reaches through the dispatchers); pod_dirs: {directory of the image: writer}
-# that every pod gets a copy of (the pod mounts files into it).
+# that every pod gets a copy of (the pod mounts files into it). An image whose files are not
+# shims has instead write_image(directory, version) -> {path in the image: local path}, its ENV
+# (`env`) and ENTRYPOINT (`entrypoint`).
 IMAGES = {
     "apache/kafka": {"component": "kafka", "bin": KAFKA_IMAGE_BIN, "scripts": sorted(KAFKA_SCRIPTS),
                      "write_bin": write_kafka_bin, "pod_dirs": {}},
@@ -91,6 +191,11 @@ IMAGES = {
     # log4j.properties, the pods mount core-site.xml and hdfs-site.xml into it).
     "apache/hadoop": {"component": "hadoop", "bin": HADOOP_IMAGE_BIN, "scripts": ["hdfs"],
                       "write_bin": write_hdfs_shim, "pod_dirs": {HADOOP_IMAGE_CONF: write_hadoop_image_conf}},
+    # Spark's driver and executor pods (spark_submit), the history server and the spark role's
+    # Jobs: the image's files are a distribution (write_image), not shims over Maven jars.
+    "apache/spark": {"component": None, "bin": SPARK_IMAGE_HOME + "/bin", "scripts": [], "pod_dirs": {},
+                     "write_image": write_spark_image, "env": {"SPARK_HOME": SPARK_IMAGE_HOME},
+                     "entrypoint": [SPARK_IMAGE_ENTRYPOINT]},
 }
 
 
@@ -165,6 +270,20 @@ class Api:
 
     def secret(self, namespace, name):
         return self._json(self.core.read_namespaced_secret(name, namespace, _preload_content=False))
+
+    def token(self, namespace, service_account, audience, seconds, pod_name, pod_uid):
+        """A token of `service_account` bound to the pod (the TokenRequest API, as the kubelet asks)."""
+        from kubernetes import client
+
+        request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
+            audiences=[audience] if audience else [], expiration_seconds=int(seconds),
+            bound_object_ref=client.V1BoundObjectReference(api_version="v1", kind="Pod", name=pod_name, uid=pod_uid)))
+        return self.core.create_namespaced_service_account_token(service_account, namespace, request).status.token
+
+    def server(self):
+        """(host, port) of the API server this agent talks to (its kubeconfig)."""
+        url = urllib.parse.urlsplit(self.client.configuration.host)
+        return url.hostname, url.port or 443
 
     def patch_status(self, pod, status):
         try:
@@ -462,9 +581,8 @@ class PodRunner(threading.Thread):
                 secrets[name] = self._secret(ns, name)
         container = next(c for c in spec.get("initContainers", []) + spec["containers"]
                          if c["name"] == container_name)
-        image_bin = self.agent.image_bin(container["image"])
         info = IMAGES[self.agent.matcher.repository(container["image"])]
-        image_paths = {info["bin"]: image_bin}
+        image_paths = self.agent.image_files(container["image"])
         for path, write in info["pod_dirs"].items():
             # The image's own file system, per container (a new container: the image's files again).
             local = os.path.join(self.root, "image", container_name, path.strip("/"))
@@ -474,8 +592,80 @@ class PodRunner(threading.Thread):
         resolved = dict(spec, initContainers=[], containers=[self._resolve_env(ns, container)])
         box = PodSandbox(self.root, resolved, self.pod["metadata"]["name"], ns, configmaps,
                          image_paths, container=0, secrets=secrets,
-                         pod_ip=self.ip, node_name=spec.get("nodeName", "localhost"))
+                         pod_ip=self.ip, node_name=spec.get("nodeName", "localhost"),
+                         image_env=info.get("env"), entrypoint=info.get("entrypoint"),
+                         volume_dirs=self.claim_dirs())
+        for mount in container.get("volumeMounts", []):
+            volume = next((v for v in spec.get("volumes", []) if v["name"] == mount["name"]), {})
+            if "projected" in volume and not mount.get("subPath"):
+                self.project(volume["projected"], box.volume(mount["mountPath"]))
+        if SERVICE_ACCOUNT_DIR in box.mounts:
+            box.env["BDS_SERVICE_ACCOUNT_DIR"] = box.mounts[SERVICE_ACCOUNT_DIR]
         return box
+
+    def project(self, projected, directory):
+        """A projected volume's files, as the kubelet writes them: a service account token from the
+        TokenRequest API (bound to this pod; not refreshed here, where the kubelet renews it at 80%
+        of its life, an hour by default: enough for the applications this cluster runs), ConfigMap
+        and Secret keys, and downward API fields."""
+        ns, meta = self.pod["metadata"]["namespace"], self.pod["metadata"]
+        files = {}
+        for source in projected.get("sources", []):
+            if "serviceAccountToken" in source:
+                token = source["serviceAccountToken"]
+                files[token["path"]] = self.agent.api.token(
+                    ns, self.pod["spec"].get("serviceAccountName") or "default", token.get("audience"),
+                    token.get("expirationSeconds", 3600), meta["name"], meta["uid"])
+            for kind, read in (("configMap", lambda name: self.agent.api.configmap(ns, name).get("data") or {}),
+                               ("secret", lambda name: self._secret(ns, name))):
+                if kind in source:
+                    ref = source[kind]
+                    try:
+                        data = read(ref["name"])
+                    except self.agent.api.exceptions.ApiException as exc:
+                        if exc.status == 404 and ref.get("optional"):
+                            continue
+                        raise
+                    for item in ref.get("items") or [{"key": key, "path": key} for key in data]:
+                        files[item["path"]] = data[item["key"]]
+            if "downwardAPI" in source:
+                fields = {"metadata.name": meta["name"], "metadata.namespace": ns, "metadata.uid": meta["uid"],
+                          "spec.nodeName": self.pod["spec"].get("nodeName", ""),
+                          "spec.serviceAccountName": self.pod["spec"].get("serviceAccountName", "")}
+                for item in source["downwardAPI"].get("items", []):
+                    field = item.get("fieldRef", {}).get("fieldPath")
+                    if field not in fields:
+                        raise RuntimeError("projected downwardAPI %s: only %s here" % (field, sorted(fields)))
+                    files[item["path"]] = fields[field]
+        for path, text in files.items():
+            target = os.path.join(directory, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(text)
+
+    def claim_dirs(self):
+        """{volume name: directory} of the pod's persistentVolumeClaim volumes: one directory per
+        claim (<state>/claims/<namespace>/<claim>), whichever pod mounts it, kept when pods go (a
+        StatefulSet's pod mounts its claims under their names, as the controller adds them)."""
+        ns = self.pod["metadata"]["namespace"]
+        return {v["name"]: os.path.join(self.agent.state_dir, "claims", ns, v["persistentVolumeClaim"]["claimName"])
+                for v in self.pod["spec"].get("volumes", []) if "persistentVolumeClaim" in v}
+
+    def mounted_sandbox(self, container_name):
+        """sandbox() once every ConfigMap and Secret the pod mounts exists (None: deleted first). A
+        kubelet keeps a pod in ContainerCreating until then: spark-submit creates the driver pod
+        before the ConfigMap of spark.properties it mounts, the driver its executors before theirs."""
+        while True:
+            try:
+                return self.sandbox(container_name)
+            except self.agent.api.exceptions.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                reason = (json.loads(exc.body or "{}").get("message") if exc.body else None) or str(exc.reason)
+                self.status("Pending", {"waiting": {"reason": "ContainerCreating",
+                                                    "message": "MountVolume.SetUp failed: %s" % reason}})
+            if self.deleted.wait(2):
+                return None
 
     def _secret(self, ns, name):
         data = self.agent.api.secret(ns, name).get("data") or {}
@@ -583,8 +773,7 @@ class PodRunner(threading.Thread):
 
     def _run(self):
         spec = self.pod["spec"]
-        # A new pod gets empty emptyDirs; a claim's directory (same pod name: same claim, as a
-        # StatefulSet names them) keeps its data.
+        # A new pod gets empty emptyDirs; a claim's directory (claim_dirs) keeps its data.
         for volume in spec.get("volumes", []):
             if "emptyDir" in volume:
                 shutil.rmtree(os.path.join(self.root, "volumes", volume["name"]), ignore_errors=True)
@@ -592,7 +781,9 @@ class PodRunner(threading.Thread):
         self.netns = self.agent.network.create(self.pod, self.ip)
         self.agent.refresh_dns(force=True)
         for init in spec.get("initContainers", []):
-            box = self.sandbox(init["name"])
+            box = self.mounted_sandbox(init["name"])
+            if box is None:
+                return
             self.status("Pending", {"waiting": {"reason": "PodInitializing"}})
             self.proc = self.spawn(box, "init-%s.log" % init["name"], init["name"])
             while self.proc.poll() is None and not self.deleted.is_set():
@@ -606,7 +797,9 @@ class PodRunner(threading.Thread):
                 self.deleted.wait()
                 return
         name = spec["containers"][0]["name"]
-        box = self.sandbox(name)
+        box = self.mounted_sandbox(name)
+        if box is None:
+            return
         self.agent.put_kwok_objects(self.pod, self, box)
         policy = spec.get("restartPolicy", "Always")
         backoff = 10
@@ -709,6 +902,69 @@ class PodRunner(threading.Thread):
         LOG.info("%s: stopped (exit %s)", self.name, code)
 
 
+# The names of the `kubernetes` Service in the default namespace, which pods reach the API server by
+# (Spark's driver: spark.kubernetes.driver.master, https://kubernetes.default.svc). kwokctl's API
+# server certificate names all three (kwok pkg/kwokctl/pki/pki.go).
+API_SERVICE_NAMES = ("kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+
+
+class ApiRelay(threading.Thread):
+    """The `kubernetes` Service for the pods: in a cluster its ClusterIP port 443 reaches the API
+    server; here the pods' hosts files give its names the bridge's address, where this relays port
+    443 to the API server the agent uses (TCP: TLS stays end to end, checked against the cluster CA
+    the pods' kube-root-ca.crt carries)."""
+
+    def __init__(self, address, upstream, port=443):
+        super().__init__(name="api-relay", daemon=True)
+        self.upstream = upstream
+
+        relay = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):  # noqa: D102 - socketserver's hook
+                relay.connect(self.request)
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer((address, port), Handler)
+        self.server.daemon_threads = True
+
+    def connect(self, downstream):
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=10)
+        except OSError as exc:
+            LOG.warning("api relay: %s:%d: %s", self.upstream[0], self.upstream[1], exc)
+            return
+        upstream.settimeout(None)
+        downstream.settimeout(None)
+        back = threading.Thread(target=self.pipe, args=(upstream, downstream), daemon=True)
+        back.start()
+        self.pipe(downstream, upstream)
+        back.join()
+        upstream.close()
+
+    @staticmethod
+    def pipe(source, target):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        try:
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def run(self):
+        self.server.serve_forever()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class MavenMirror(threading.Thread):
     """Maven Central for the pods, pulled through and cached, as an air-gapped cluster's Nexus or
     Artifactory proxy serves it: GET http://<address>:<port>/maven2/<path> answers the file of
@@ -795,6 +1051,7 @@ class Agent:
         self.mirror_port = args.mirror_port
         self.mirror_dir = args.mirror_dir
         self.mirror = None
+        self.api_relay = None
         os.makedirs(os.path.join(self.state_dir, "pids"), exist_ok=True)
         self.api = Api(args.kubeconfig)
         self.network = Network(self.cluster, args.cidr, self.state_dir)
@@ -817,9 +1074,22 @@ class Agent:
         except FileNotFoundError:
             pass
 
+    def image_files(self, image):
+        """{path in the image: local path} for the image's version: its launcher directory (the
+        shims), or the files its write_image makes."""
+        info = IMAGES[self.matcher.repository(image)]
+        if "write_image" not in info:
+            return {info["bin"]: self.image_bin(image)}
+        version = image_tag(image)
+        target = os.path.join(self.state_dir, "images", "%s-%s" % (self.matcher.repository(image).split("/")[-1], version))
+        with self.image_lock:
+            return info["write_image"](target, version)
+
     def image_bin(self, image):
         """The shims standing in for the image's launcher directory, for the image's version."""
         info = IMAGES[self.matcher.repository(image)]
+        if "write_image" in info:
+            return path_rewriter(self.image_files(image))(info["bin"])
         version = image_tag(image)
         release = re.match(r"^(\d+\.\d+\.\d+)", version)
         sys.path.insert(0, self.fetch_dir)
@@ -885,6 +1155,9 @@ class Agent:
                             mine[svc] = ip  # a Service by its bare name, from its own namespace
                     else:
                         mine[name] = ip
+                # The API server, through ApiRelay on the bridge.
+                for name in API_SERVICE_NAMES + (("kubernetes",) if ns == "default" else ()):
+                    mine[name] = self.network.gateway
                 spec = runner.pod["spec"]
                 own = runner.hostname()
                 # The kubelet's line for the pod itself: <pod IP> <fqdn> <hostname>, the FQDN
@@ -916,6 +1189,8 @@ class Agent:
     def loop(self, interval):
         self.write_dispatchers()
         self.network.setup_bridge()
+        self.api_relay = ApiRelay(self.network.gateway, self.api.server())
+        self.api_relay.start()
         if self.mirror_port:
             self.mirror = MavenMirror(self.network.gateway, self.mirror_port, self.mirror_dir)
             self.mirror.start()
@@ -973,6 +1248,8 @@ class Agent:
             runner.join(self.stop_grace + 15)
         if self.mirror:
             self.mirror.close()
+        if self.api_relay:
+            self.api_relay.close()
         run(["ip", "link", "del", self.network.bridge], check=False)
 
 
@@ -1100,6 +1377,14 @@ def fetch_jars(args):
     import fetch
 
     for image in args.image:
+        if IMAGES[image]["component"] is None:  # a distribution beside the agent (write_image)
+            try:
+                import pyspark
+            except ImportError:
+                sys.stderr.write("error: %s stands in with the pyspark package, and %s has none\n" % (image, sys.executable))
+                return 1
+            print("%s: %s (pyspark %s)" % (image, os.path.dirname(pyspark.__file__), pyspark.__version__))
+            continue
         try:
             print("%s: %s" % (image, fetch.ensure(IMAGES[image]["component"])))
         except fetch.FetchError as exc:

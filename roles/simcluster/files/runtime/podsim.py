@@ -104,8 +104,9 @@ def path_rewriter(path_map):
     if not path_map:
         return lambda text: text
     sources = sorted(path_map, key=len, reverse=True)
-    # file:///data/x is a path too (Hadoop's dfs.*.dir settings are file: URIs).
-    pattern = re.compile(r"(?:(?<=file://)|(?<![\w./-]))(%s)(?=$|[^\w.-])"
+    # file:///data/x is a path too (Hadoop's dfs.*.dir settings are file: URIs), and so is
+    # local:///opt/spark/x (Spark's URI of a file inside the image).
+    pattern = re.compile(r"(?:(?<=file://)|(?<=local://)|(?<![\w./-]))(%s)(?=$|[^\w.-])"
                          % "|".join(re.escape(s) for s in sources))
     return lambda text: pattern.sub(lambda m: path_map[m.group(1)], text)
 
@@ -246,7 +247,8 @@ class PodSandbox:
 
     def __init__(self, root, pod_spec, pod_name, namespace, configmaps, image_paths,
                  edit_config=None, extra_env=None, container=0, secrets=None,
-                 pod_ip=LOOPBACK, node_name="localhost"):
+                 pod_ip=LOOPBACK, node_name="localhost", image_env=None, entrypoint=None,
+                 volume_dirs=None):
         """
         pod_spec     the pod template's spec (StatefulSet/Job spec.template.spec)
         configmaps   {name: data} of the rendered ConfigMaps
@@ -258,6 +260,12 @@ class PodSandbox:
         container    index into `containers`, or the name of a container or init container
         pod_ip       status.podIP as env fieldRef sees it
         node_name    spec.nodeName as env fieldRef sees it
+        image_env    the image's ENV ({name: value}, paths in the image): the container's env
+                     overrides it, as in a container runtime
+        entrypoint   the image's ENTRYPOINT (argv): the command of a container that sets none
+                     (its args follow), as a container runtime runs it
+        volume_dirs  {volume name: local directory} for volumes that live outside the pod's root
+                     (a claim's, shared by every pod that mounts it); others are <root>/volumes/<name>
         """
         self.root = root
         self.pod_name = pod_name
@@ -270,7 +278,7 @@ class PodSandbox:
             self.container = matches[0]
         else:
             self.container = pod_spec["containers"][container]
-        self.allowed = [root] + list(image_paths.values())
+        self.allowed = [root] + list(image_paths.values()) + list((volume_dirs or {}).values())
         volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
         self.mounts = {}
         path_map = dict(image_paths)
@@ -278,7 +286,7 @@ class PodSandbox:
         for mount in mounts:
             if mount.get("subPath"):
                 continue  # placed below, once every directory mapping is known
-            local = os.path.join(root, "volumes", mount["name"])
+            local = (volume_dirs or {}).get(mount["name"]) or os.path.join(root, "volumes", mount["name"])
             os.makedirs(local, exist_ok=True)
             self.mounts[mount["mountPath"]] = local
             path_map[mount["mountPath"]] = local
@@ -288,7 +296,8 @@ class PodSandbox:
             if mount.get("subPath"):
                 target = path_rewriter(path_map)(mount["mountPath"])
                 if target == mount["mountPath"]:
-                    target = os.path.join(root, "volumes", mount["name"], mount["subPath"])
+                    target = os.path.join((volume_dirs or {}).get(mount["name"])
+                                          or os.path.join(root, "volumes", mount["name"]), mount["subPath"])
                 self.mounts[mount["mountPath"]] = target
                 path_map[mount["mountPath"]] = target
         self.rewrite = path_rewriter(path_map)
@@ -320,6 +329,7 @@ class PodSandbox:
                         handle.write(text)
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": root,
                     "LANG": "C.UTF-8"}
+        self.env.update((name, self.rewrite(str(value))) for name, value in (image_env or {}).items())
         for entry in self.container.get("env", []):
             if "value" in entry:
                 self.env[entry["name"]] = self.rewrite(str(entry["value"]))
@@ -331,8 +341,8 @@ class PodSandbox:
                 raise NotImplementedError("env %s from %s" % (entry["name"], entry.get("valueFrom")))
             self.env[entry["name"]] = values[field]
         self.env.update(extra_env or {})
-        self.command = [self.rewrite(part) for part in
-                        self.container.get("command", []) + self.container.get("args", [])]
+        command = self.container.get("command") or list(entrypoint or [])
+        self.command = [self.rewrite(part) for part in command + self.container.get("args", [])]
         outside = self.paths_outside()
         assert not outside, "pod %s: the command names %s, outside every mount and image path" % (
             pod_name, outside)

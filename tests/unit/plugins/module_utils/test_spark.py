@@ -85,6 +85,26 @@ class TestBuildConf:
         assert dict(pairs)["spark.ui.enabled"] == "false"
         assert keys[-2:] == ["spark.executor.memory", "spark.ui.enabled"]
 
+    def test_without_on_demand_claims_the_driver_neither_owns_nor_reuses_claims(self):
+        """Spark's defaults would make every driver list and delete the namespace's claims, which the
+        spark role's Role allows only with spark_driver_pvc_enabled (a 403 logged at each stop)."""
+        conf = conf_of()
+        assert conf["spark.kubernetes.driver.ownPersistentVolumeClaim"] == "false"
+        assert conf["spark.kubernetes.driver.reusePersistentVolumeClaim"] == "false"
+
+    def test_an_on_demand_claim_keeps_sparks_claim_ownership(self):
+        key = "spark.kubernetes.executor.volumes.persistentVolumeClaim.data.options.claimName"
+        conf = conf_of(conf={key: "OnDemand"})
+        assert conf[key] == "OnDemand"
+        assert "spark.kubernetes.driver.ownPersistentVolumeClaim" not in conf
+        assert "spark.kubernetes.driver.reusePersistentVolumeClaim" not in conf
+        # A claim of the user's own (not on demand) is not the driver's to delete.
+        assert conf_of(conf={key: "my-claim"})["spark.kubernetes.driver.ownPersistentVolumeClaim"] == "false"
+
+    def test_user_conf_decides_claim_ownership(self):
+        conf = conf_of(conf={"spark.kubernetes.driver.ownPersistentVolumeClaim": "true"})
+        assert conf["spark.kubernetes.driver.ownPersistentVolumeClaim"] == "true"
+
     def test_user_conf_may_not_take_over_tracking(self):
         with pytest.raises(sp.SparkError, match="waitAppCompletion"):
             conf_of(conf={"spark.kubernetes.submission.waitAppCompletion": "true"})
