@@ -168,8 +168,8 @@ def test_the_node_agent_needs_none_of_the_machine_overrides(render, inventory_va
     fake = type("Agent", (), dict(
         api=Api(), state_dir=str(tmp_path / "agent"),
         matcher=agent.ImageMatcher(r"^(.+/)?(%s)(:[^/@]*)?(@.*)?$" % "|".join(re.escape(i) for i in images)),
-        image_bin=lambda self, image: agent.IMAGES["apache/hadoop"]["write_bin"](
-            str(tmp_path / "agent" / "bin"), "/nonexistent.jar")))()
+        image_files=lambda self, image: {"/opt/hadoop/bin": agent.IMAGES["apache/hadoop"]["write_bin"](
+            str(tmp_path / "agent" / "bin"), "/nonexistent.jar")}))()
     for sts, data_dir in ((here.namenode_sts, "/data/namenode"), (here.datanode_sts, "/data/datanode")):
         name = sts["metadata"]["name"] + "-0"
         spec = dict(sts["spec"]["template"]["spec"], nodeName="kwok-node-0", hostname=name,
@@ -202,3 +202,5 @@ def test_the_node_agent_needs_none_of_the_machine_overrides(render, inventory_va
         assert set(moved) == {"hadoop.tmp.dir", own}, moved
         assert moved["hadoop.tmp.dir"] == ("/tmp/hadoop", os.path.join(box.volume("/tmp"), "hadoop"))
         assert moved[own][1].startswith("file://" + box.volume(data_dir) + os.sep), moved[own]
+        # The data directory is the claim's, kept whichever pod mounts it (the agent's claim_dirs).
+        assert box.volume(data_dir) == os.path.join(fake.state_dir, "claims", namespace, "data-" + name)
