@@ -19,7 +19,7 @@ import pytest
 # starts a cluster of its own: its scenarios reshape the nodes.)
 SHARED_CLUSTER_DIRS = ("integration", "validation")
 # Modules there that start simulated clusters of their own and never touch the shared one.
-OWN_CLUSTER_MODULES = ("test_process_runtime_on_cluster.py",)
+OWN_CLUSTER_MODULES = ("test_process_runtime_on_cluster.py", "test_spark_on_process_runtime.py")
 
 
 def xdist_scope(nodeid):
@@ -43,7 +43,7 @@ def xdist_scope(nodeid):
 # run): they start first, so that no long unit starts last and runs on while the other worker idles.
 # Every other unit follows in collection order.
 LONG_UNITS = ("shared-simulated-cluster", "real-daemons", "molecule/test_molecule.py",
-              "integration/test_process_runtime_on_cluster.py")
+              "integration/test_process_runtime_on_cluster.py", "integration/test_spark_on_process_runtime.py")
 
 
 def pytest_configure(config):

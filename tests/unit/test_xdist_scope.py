@@ -30,6 +30,8 @@ def test_other_modules_are_units_of_their_own():
     # It starts simulated clusters of its own, beside the shared one.
     assert root_conftest.xdist_scope("tests/integration/test_process_runtime_on_cluster.py::test_sim_down") == \
         "integration/test_process_runtime_on_cluster.py"
+    assert root_conftest.xdist_scope("tests/integration/test_spark_on_process_runtime.py::test_spark_pi") == \
+        "integration/test_spark_on_process_runtime.py"
     # Molecule reshapes the nodes of a cluster of its own, so it runs beside the shared cluster's unit.
     assert root_conftest.xdist_scope("tests/molecule/test_molecule.py::test_molecule_scenario[prod]") == \
         "molecule/test_molecule.py"
