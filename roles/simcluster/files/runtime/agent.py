@@ -132,11 +132,21 @@ case "${1:-}" in
       mounted=(--conf "spark.kubernetes.authenticate.driver.mounted.oauthTokenFile=$BDS_SERVICE_ACCOUNT_DIR/token"
                --conf "spark.kubernetes.authenticate.driver.mounted.caCertFile=$BDS_SERVICE_ACCOUNT_DIR/ca.crt")
     fi
-    exec "$SPARK_HOME/bin/spark-submit"       --conf "spark.driver.bindAddress=$SPARK_DRIVER_BIND_ADDRESS"       --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS"       "${mounted[@]}" --deploy-mode client "$@"
+    exec "$SPARK_HOME/bin/spark-submit" \
+      --conf "spark.driver.bindAddress=$SPARK_DRIVER_BIND_ADDRESS" \
+      --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS" \
+      "${mounted[@]}" --deploy-mode client "$@"
     ;;
   executor)
     shift 1
-    exec "$JAVA_HOME/bin/java" "${SPARK_EXECUTOR_JAVA_OPTS[@]}"       -Xms"$SPARK_EXECUTOR_MEMORY" -Xmx"$SPARK_EXECUTOR_MEMORY"       -cp "$SPARK_CLASSPATH:${SPARK_DIST_CLASSPATH:-}"       org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend       --driver-url "$SPARK_DRIVER_URL" --executor-id "$SPARK_EXECUTOR_ID"       --cores "$SPARK_EXECUTOR_CORES" --app-id "$SPARK_APPLICATION_ID"       --hostname "$SPARK_EXECUTOR_POD_IP" --resourceProfileId "$SPARK_RESOURCE_PROFILE_ID"       --podName "$SPARK_EXECUTOR_POD_NAME"
+    exec "$JAVA_HOME/bin/java" "${SPARK_EXECUTOR_JAVA_OPTS[@]}" \
+      -Xms"$SPARK_EXECUTOR_MEMORY" -Xmx"$SPARK_EXECUTOR_MEMORY" \
+      -cp "$SPARK_CLASSPATH:${SPARK_DIST_CLASSPATH:-}" \
+      org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend \
+      --driver-url "$SPARK_DRIVER_URL" --executor-id "$SPARK_EXECUTOR_ID" \
+      --cores "$SPARK_EXECUTOR_CORES" --app-id "$SPARK_APPLICATION_ID" \
+      --hostname "$SPARK_EXECUTOR_POD_IP" --resourceProfileId "$SPARK_RESOURCE_PROFILE_ID" \
+      --podName "$SPARK_EXECUTOR_POD_NAME"
     ;;
   *)
     exec "$@"
