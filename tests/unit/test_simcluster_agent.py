@@ -343,3 +343,40 @@ def test_the_spark_entrypoint_stand_in_gives_the_driver_its_service_account(tmp_
     passed = subprocess.run([str(script), "echo", "through"], capture_output=True, text=True, env=env, check=True)
     assert passed.stdout == "through\n"
 
+
+
+def test_the_api_relay_carries_both_ways_and_passes_the_end_on():
+    """kubernetes.default.svc:443 for the pods: bytes both ways, and a half-close reaches the other
+    side (TLS close_notify aside, an HTTP/1.0 answer ends that way)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def upper():
+        conn, _ = server.accept()
+        with conn:
+            while True:
+                data = conn.recv(100)
+                if not data:
+                    break
+                conn.sendall(data.upper())
+    threading.Thread(target=upper, daemon=True).start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relay = agent.ApiRelay("127.0.0.1", server.getsockname(), port=port)
+    relay.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"get /api")
+            client.shutdown(socket.SHUT_WR)
+            answer = b""
+            while True:
+                data = client.recv(100)
+                if not data:
+                    break
+                answer += data
+        assert answer == b"GET /API"
+    finally:
+        relay.close()
+        server.close()

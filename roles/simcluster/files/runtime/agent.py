@@ -934,9 +934,11 @@ class ApiRelay(threading.Thread):
             def handle(self):  # noqa: D102 - socketserver's hook
                 relay.connect(self.request)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer((address, port), Handler)
-        self.server.daemon_threads = True
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True  # an agent started again on the same bridge address
+            daemon_threads = True
+
+        self.server = Server((address, port), Handler)
 
     def connect(self, downstream):
         try:
