@@ -240,19 +240,30 @@ def real_components(marker):
 
 
 def mirror_variables(marker, env, repo=REPO):
-    """Variables that point the Kafka pods' JMX exporter download at the node agent's mirror of Maven
-    Central, when the cluster has one and the inventory downloads from Maven Central (the pods have
-    no other way out: an air-gapped cluster, as roles/kafka/defaults says); {} otherwise."""
+    """Variables that point what the agent's pods download from Maven Central at the node agent's
+    mirror of it, when the cluster has one (the pods have no other way out: an air-gapped cluster,
+    as roles/kafka/defaults says); {} otherwise.
+
+    - The Kafka pods' JMX exporter, when the inventory downloads it from Maven Central.
+    - The sample pipelines' Spark applications (their Ivy resolution of Spark's Kafka connector),
+      when the cluster runs apache/spark for real and the inventory names no repository of its own.
+    """
     mirror = marker.get("mavenMirror") if marker.get("runtime") == "true" else None
     if not mirror:
         return {}
     variables, templar = inventory_templar(env, repo)
+    location = urllib.parse.urlsplit(mirror)
+    found = {}
     url = str(templar.template(variables["kafka_jmx_exporter_url"]))
-    if not url.startswith(MAVEN_CENTRAL):
-        return {}
-    host = urllib.parse.urlsplit(mirror).hostname
-    return {"kafka_jmx_exporter_url": mirror.rstrip("/") + "/" + url[len(MAVEN_CENTRAL):],
-            "kafka_jmx_exporter_egress_cidrs": [host + "/32"]}
+    if url.startswith(MAVEN_CENTRAL):
+        found.update({"kafka_jmx_exporter_url": mirror.rstrip("/") + "/" + url[len(MAVEN_CENTRAL):],
+                      "kafka_jmx_exporter_egress_cidrs": [location.hostname + "/32"]})
+    images = [i for i in marker.get("runtimeImages", "").split(",") if i]
+    if "apache/spark" in images and not str(templar.template(variables.get("pipelines_maven_repository", ""))):
+        found.update({"pipelines_maven_repository": mirror.rstrip("/") + "/",
+                      "pipelines_maven_egress_cidrs": [location.hostname + "/32"],
+                      "pipelines_maven_egress_ports": [location.port or 80]})
+    return found
 
 
 def mirror_arguments(marker, env, repo=REPO):

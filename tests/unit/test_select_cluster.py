@@ -166,6 +166,19 @@ def test_simulated_vars_are_make_ups_arguments_as_one_json_object():
             {k: variables[k] for k in ("kafka_jmx_exporter_url", "kafka_jmx_exporter_egress_cidrs")})]
 
 
+def test_a_cluster_that_runs_spark_gives_the_pipelines_the_mirror_too():
+    """The pipelines' Spark applications resolve Spark's Kafka connector with Ivy at start; on a
+    cluster whose agent runs apache/spark, their pods reach only the mirror (Kafka and HDFS clusters,
+    make up's default, leave the pipelines as they are: their pods are simulated)."""
+    marker = dict(RUNTIME_MARKER, runtimeImages="apache/kafka,apache/hadoop,apache/spark")
+    variables = select_cluster.mirror_variables(marker, "dev")
+    assert variables["pipelines_maven_repository"] == "http://10.212.0.1:8081/maven2/"
+    assert variables["pipelines_maven_egress_cidrs"] == ["10.212.0.1/32"]
+    assert variables["pipelines_maven_egress_ports"] == [8081]
+    assert variables["kafka_jmx_exporter_egress_cidrs"] == ["10.212.0.1/32"]
+    assert not any(k.startswith("pipelines_") for k in select_cluster.mirror_variables(RUNTIME_MARKER, "dev"))
+
+
 def test_simulated_vars_of_a_cluster_without_the_agent_turn_every_health_check_off():
     marker = {"runtime": "false", "runtimeImages": "", "mavenMirror": ""}
     assert select_cluster.simulated_variables(marker, "prod") == {"bigdata_wait_application_health": False}

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 
 import pytest
 import yaml
@@ -231,6 +232,21 @@ def test_the_mirror_fetches_an_artifact_once_and_serves_it_from_its_cache(mirror
     assert get(mirror.url + path) == (200, b"PK\x03\x04 the agent")
     assert upstream[1] == [path], "fetched from upstream once, then from the cache"
     assert (tmp_path / "cache" / path.lstrip("/")).read_bytes() == b"PK\x03\x04 the agent"
+
+
+def test_the_mirror_answers_head_as_ivy_asks_it(mirror, upstream):
+    """Spark's Ivy 2.5.3 checks an artifact with HEAD before it downloads it (AbstractURLHandler's
+    default request method): the same status and length as GET, no body."""
+    import urllib.request
+    path = "/io/prometheus/jmx/agent/1.0.1/agent-1.0.1.jar"
+    with urllib.request.urlopen(urllib.request.Request(mirror.url + path, method="HEAD"), timeout=10) as response:
+        assert (response.status, response.headers["Content-Length"], response.read()) == (200, "14", b"")
+    request = urllib.request.Request(mirror.url + "/io/prometheus/jmx/agent/9.9.9/agent-9.9.9.jar", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(request, timeout=10)
+    assert missing.value.code == 404
+    # HEAD pulled the file through: GET answers it from the cache.
+    assert get(mirror.url + path) == (200, b"PK\x03\x04 the agent") and upstream[1].count(path) == 1
 
 
 @pytest.mark.parametrize("path,status", [

@@ -980,8 +980,10 @@ class ApiRelay(threading.Thread):
 class MavenMirror(threading.Thread):
     """Maven Central for the pods, pulled through and cached, as an air-gapped cluster's Nexus or
     Artifactory proxy serves it: GET http://<address>:<port>/maven2/<path> answers the file of
-    <upstream><path>, downloaded once into cache_dir (shared by every cluster). Only GET, only Maven
-    paths, only on the bridge's address (reached from the pods and this machine)."""
+    <upstream><path>, downloaded once into cache_dir (shared by every cluster); HEAD answers the same
+    headers without the body (Spark's Ivy 2.5.3 asks with HEAD first: AbstractURLHandler's default
+    request method). Only GET and HEAD, only Maven paths, only on the bridge's address (reached from
+    the pods and this machine)."""
 
     def __init__(self, address, port, cache_dir, upstream=MAVEN_CENTRAL):
         super().__init__(name="maven-mirror", daemon=True)
@@ -993,6 +995,9 @@ class MavenMirror(threading.Thread):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the name http.server calls
                 mirror.serve(self)
+
+            def do_HEAD(self):  # noqa: N802 - the name http.server calls
+                mirror.serve(self, body=False)
 
             def log_message(self, fmt, *args):  # noqa: A002 - http.server's signature
                 LOG.info("mirror %s " + fmt, self.client_address[0], *args)
@@ -1028,7 +1033,7 @@ class MavenMirror(threading.Thread):
                 LOG.info("mirror: fetched %s%s", self.upstream, relative)
         return local
 
-    def serve(self, request):
+    def serve(self, request, body=True):
         relative = self.relative(request.path)
         if relative is None:
             request.send_error(404, "not a Maven repository path: /maven2/<group>/<artifact>/<version>/<file>")
@@ -1045,8 +1050,9 @@ class MavenMirror(threading.Thread):
         request.send_header("Content-Type", "application/octet-stream")
         request.send_header("Content-Length", str(os.path.getsize(local)))
         request.end_headers()
-        with open(local, "rb") as handle:
-            shutil.copyfileobj(handle, request.wfile)
+        if body:
+            with open(local, "rb") as handle:
+                shutil.copyfileobj(handle, request.wfile)
 
 
 class Agent:
