@@ -101,14 +101,19 @@ def kubectl_floor(kubeconfig, namespace, rendered):
             with open(path, encoding="utf-8") as handle:
                 for doc in yaml.safe_load_all(handle):
                     if doc and doc.get("kind") in ("StatefulSet", "Deployment", "Job"):
-                        waits.append((doc["kind"].lower(), doc["metadata"]["name"]))
+                        waits.append((doc["kind"].lower(), doc["metadata"]["name"], doc["spec"]))
     start = time.monotonic()
     for role in roles:
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "--field-manager=bench-kubectl",
                 "-n", namespace, "-f", os.path.join(rendered, role))
-    for kind, name in waits:
+    for kind, name, spec in waits:
         if kind == "job":
             kubectl(kubeconfig, "wait", "-n", namespace, "--for=condition=complete", "--timeout=300s", "job/" + name)
+        elif spec.get("updateStrategy", {}).get("type") == "OnDelete":
+            # The roles roll their StatefulSets themselves (OnDelete), and `kubectl rollout status`
+            # refuses that strategy: a fresh one is ready when every replica is.
+            kubectl(kubeconfig, "wait", "-n", namespace, "--timeout=300s",
+                    "--for=jsonpath={.status.readyReplicas}=%d" % spec.get("replicas", 1), "statefulset/" + name)
         else:
             kubectl(kubeconfig, "rollout", "status", "-n", namespace, "--timeout=300s", "%s/%s" % (kind, name))
     return time.monotonic() - start
