@@ -13,16 +13,40 @@ file beside this one.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import re
 from collections.abc import Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-try:
-    from kubernetes.utils import parse_quantity
-except ImportError:  # pragma: no cover - the collection's requirements install it
-    parse_quantity = None
+
+
+def _load_parse_quantity():
+    """kubernetes.utils.quantity's parse_quantity, without ``import kubernetes``.
+
+    That module needs only ``decimal``, but importing it through its package runs
+    ``kubernetes/__init__.py``, which imports the whole client (about half a second). Ansible
+    imports filter plugins in each task's forked worker, so every validate task that reads a
+    quantity paid it again: 3 s of a 13 s validation run (py-spy, docs/benchmarks.md). The file
+    is loaded on its own from the installed package; if the package is laid out otherwise, the
+    ordinary import is used.
+    """
+    spec = importlib.util.find_spec("kubernetes")  # finds the package without importing it
+    if spec is None:  # pragma: no cover - the collection's requirements install it
+        return None
+    path = os.path.join(os.path.dirname(spec.origin or ""), "utils", "quantity.py")
+    if spec.origin and os.path.isfile(path):
+        file_spec = importlib.util.spec_from_file_location("_bigdata_stack_kubernetes_quantity", path)
+        module = importlib.util.module_from_spec(file_spec)
+        file_spec.loader.exec_module(module)
+        return module.parse_quantity
+    from kubernetes.utils import parse_quantity  # pragma: no cover - another layout of the package
+    return parse_quantity
+
+
+parse_quantity = _load_parse_quantity()
 
 PART_OF = "bigdata-stack"
 MANAGED_BY = "ansible"

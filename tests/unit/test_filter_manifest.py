@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -183,6 +185,25 @@ def test_cpu_millicores_refuses_malformed_quantities(value):
     with pytest.raises(ValueError, match="cpu_millicores"):
         manifest.cpu_millicores(value)
     assert manifest.cpu_millicores(value, None) is None
+
+
+def test_loading_the_filters_does_not_import_the_kubernetes_client():
+    # Ansible imports filter plugins in every task's forked worker: `import kubernetes` there cost
+    # about half a second per validate task (docs/benchmarks.md). Only the quantity module is read.
+    code = ("import importlib.util, sys; "
+            "spec = importlib.util.spec_from_file_location('m', %r); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            "assert m.quantity_bytes('1Gi') == 2 ** 30; "
+            "print(sorted(n for n in sys.modules if n == 'kubernetes' or n.startswith('kubernetes.')))"
+            % str(FILTER_DIR / "manifest.py"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize("text", ["1Gi", "0.1", "100m", "2e3", "1.5Ki", "12E", "7n"])
+def test_quantities_read_like_the_kubernetes_package(text):
+    from kubernetes.utils import parse_quantity
+    assert manifest.parse_quantity(text) == parse_quantity(text)
 
 
 def test_quantities_need_the_kubernetes_package(monkeypatch):
