@@ -396,3 +396,20 @@ def test_the_api_relay_carries_both_ways_and_passes_the_end_on():
     finally:
         relay.close()
         server.close()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("local:///opt/spark/app/x.py", "local:///sb/spark/app/x.py"),
+    # Spark writes the driver's spark.properties with java.util.Properties.store
+    # (KubernetesClientUtils.buildStringFromPropertiesMap), which escapes ':' in values.
+    ("spark.submit.pyFiles=local\\:///opt/spark/app/x.py,local\\:///opt/spark/app/y.py",
+     "spark.submit.pyFiles=local\\:///sb/spark/app/x.py,local\\:///sb/spark/app/y.py"),
+    ("dfs.datanode.data.dir=file\\:///opt/spark/data", "dfs.datanode.data.dir=file\\:///sb/spark/data"),
+    ("file:///opt/spark", "file:///sb/spark"),
+    ("/opt/spark/bin/spark-class", "/sb/spark/bin/spark-class"),
+    # Not a path of the image: the prefix inside another path, or a longer name.
+    ("/x/opt/spark/a /opt/sparkling", "/x/opt/spark/a /opt/sparkling"),
+    ("hdfs:///opt/spark/a", "hdfs:///opt/spark/a"),
+])
+def test_the_path_rewriter_maps_image_paths_in_plain_and_properties_escaped_uris(text, expected):
+    assert podsim.path_rewriter({"/opt/spark": "/sb/spark"})(text) == expected

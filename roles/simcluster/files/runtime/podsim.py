@@ -105,8 +105,11 @@ def path_rewriter(path_map):
         return lambda text: text
     sources = sorted(path_map, key=len, reverse=True)
     # file:///data/x is a path too (Hadoop's dfs.*.dir settings are file: URIs), and so is
-    # local:///opt/spark/x (Spark's URI of a file inside the image).
-    pattern = re.compile(r"(?:(?<=file://)|(?<=local://)|(?<![\w./-]))(%s)(?=$|[^\w.-])"
+    # local:///opt/spark/x (Spark's URI of a file inside the image), also as java.util.Properties
+    # writes it, with ':' escaped: Spark stores the driver's spark.properties that way
+    # (KubernetesClientUtils.buildStringFromPropertiesMap), spark.submit.pyFiles included.
+    pattern = re.compile(r"(?:(?<=file://)|(?<=local://)|(?<=file\\://)|(?<=local\\://)|(?<![\w./-]))"
+                         r"(%s)(?=$|[^\w.-])"
                          % "|".join(re.escape(s) for s in sources))
     return lambda text: pattern.sub(lambda m: path_map[m.group(1)], text)
 
