@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import time
+import uuid
 
 import yaml
 
@@ -20,6 +21,22 @@ def run_playbook(playbook, *args, kubeconfig=None, check=False):
     if check and run.returncode != 0:
         raise AssertionError("playbook failed:\n" + run.report())
     return run
+
+
+# Runs bigdata.stack.spark_submit with the options in a vars file and writes its results to a file.
+SPARK_SUBMIT = "tests/integration/playbooks/spark_submit.yml"
+
+
+def spark_submit(tmp_path, kubeconfig, options, runs=1, check=False, verbose=False):
+    """Run bigdata.stack.spark_submit `runs` times in one play; (list of task results, PlaybookRun)."""
+    tag = uuid.uuid4().hex[:8]
+    result_file = tmp_path / ("result-%s.json" % tag)
+    vars_file = tmp_path / ("vars-%s.json" % tag)
+    vars_file.write_text(json.dumps({"spark": options, "spark_runs": runs, "result_file": str(result_file)}))
+    args = ["-e", "@%s" % vars_file] + (["--check"] if check else []) + (["-vvv"] if verbose else [])
+    proc = run_playbook(SPARK_SUBMIT, *args, kubeconfig=kubeconfig)
+    assert proc.returncode == 0 and result_file.exists(), proc.report()
+    return json.loads(result_file.read_text()), proc
 
 
 # Where the simulated clusters live (roles/simcluster: <cache>/kwok/clusters/<name>/kubeconfig.yaml).

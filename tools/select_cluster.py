@@ -231,11 +231,16 @@ def simcluster_marker(kubeconfig):
     return client.CoreV1Api(api_client).read_namespaced_config_map("bigdata-simcluster", "kube-system").data or {}
 
 
-def real_components(marker):
-    """The components whose pods the cluster's node agent runs as processes, in deployment order."""
+def runtime_images(marker):
+    """The images whose pods the cluster's node agent runs as processes ([] without an agent)."""
     if marker.get("runtime") != "true":
         return []
-    images = [i for i in marker.get("runtimeImages", "").split(",") if i]
+    return [i for i in marker.get("runtimeImages", "").split(",") if i]
+
+
+def real_components(marker):
+    """The components whose pods the cluster's node agent runs as processes, in deployment order."""
+    images = runtime_images(marker)
     return [component for image, component in HEALTH_BY_IMAGE.items() if image in images]
 
 
@@ -258,8 +263,7 @@ def mirror_variables(marker, env, repo=REPO):
     if url.startswith(MAVEN_CENTRAL):
         found.update({"kafka_jmx_exporter_url": mirror.rstrip("/") + "/" + url[len(MAVEN_CENTRAL):],
                       "kafka_jmx_exporter_egress_cidrs": [location.hostname + "/32"]})
-    images = [i for i in marker.get("runtimeImages", "").split(",") if i]
-    if "apache/spark" in images and not str(templar.template(variables.get("pipelines_maven_repository", ""))):
+    if "apache/spark" in runtime_images(marker) and not str(templar.template(variables.get("pipelines_maven_repository", ""))):
         found.update({"pipelines_maven_repository": mirror.rstrip("/") + "/",
                       "pipelines_maven_egress_cidrs": [location.hostname + "/32"],
                       "pipelines_maven_egress_ports": [location.port or 80]})

@@ -33,9 +33,8 @@ import uuid
 import pytest
 from kubernetes import client, config
 
-from helpers import run_playbook, simulated_cluster, wait_for
+from helpers import run_playbook, simulated_cluster, spark_submit, wait_for
 
-SUBMIT = "tests/integration/playbooks/spark_submit.yml"
 # A range of this module's own: make up's cluster has 10.213, Molecule's 10.212, the runtime test
 # 10.214 and 10.215, and they may all run at the same time.
 RUNTIME_CIDR = ipaddress.ip_network(os.environ.get("BIGDATA_TEST_SPARK_RUNTIME_CIDR") or "10.211.0.0/24")
@@ -70,7 +69,6 @@ def spark_cluster(tmp_path_factory):
 def submit(spark_cluster, name, args, tmp_path):
     """spark_submit of pi.py with `args`, waiting for the driver; the module's result."""
     kubeconfig, namespace, directory = spark_cluster
-    result_file = tmp_path / ("result-%s.json" % name)
     options = {"name": name, "namespace": namespace, "image": IMAGE, "image_pull_policy": "IfNotPresent",
                "service_account": "spark-driver", "application": PI, "application_args": args,
                "driver_memory": "512m", "executor_instances": 1, "executor_memory": "512m",
@@ -80,11 +78,7 @@ def submit(spark_cluster, name, args, tmp_path):
                "conf": {"spark.kubernetes.driver.request.cores": "250m",
                         "spark.kubernetes.executor.request.cores": "250m"},
                "wait": True, "wait_timeout": 420, "log_tail_lines": 400}
-    vars_file = tmp_path / ("vars-%s.json" % name)
-    vars_file.write_text(json.dumps({"spark": options, "result_file": str(result_file)}))
-    proc = run_playbook(SUBMIT, "-e", "@%s" % vars_file, kubeconfig=kubeconfig)
-    assert proc.returncode == 0 and result_file.exists(), proc.report()
-    [result] = json.loads(result_file.read_text())
+    [result], _run = spark_submit(tmp_path, kubeconfig, options)
     return result
 
 

@@ -16,18 +16,13 @@ application), its pod template carries a scheduling gate: the pod stays Pending,
 treats like Running (both are active drivers).
 """
 
-import json
-import time
-import uuid
 
-import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from helpers import run_playbook, wait_for
+from helpers import spark_submit, wait_for
 
 SETUP = "tests/integration/playbooks/spark_setup.yml"
-SUBMIT = "tests/integration/playbooks/spark_submit.yml"
 IMAGE = "apache/spark:4.2.0"  # the pinned spark_image_tag of the role, same Spark as pyspark 4.2.0
 APPLICATION = "local:///opt/spark/examples/src/main/python/pi.py"
 DRIVER_SA = "spark-driver"  # the role's spark_service_account
@@ -48,18 +43,6 @@ def app_options(ns, name, **overrides):
     )
     options.update(overrides)
     return options
-
-
-def spark_submit(tmp_path, kubeconfig, options, runs=1, check=False, verbose=False):
-    """Run the module `runs` times in one play; (list of task results, PlaybookRun)."""
-    tag = uuid.uuid4().hex[:8]
-    result_file = tmp_path / ("result-%s.json" % tag)
-    vars_file = tmp_path / ("vars-%s.json" % tag)
-    vars_file.write_text(json.dumps({"spark": options, "spark_runs": runs, "result_file": str(result_file)}))
-    args = ["-e", "@%s" % vars_file] + (["--check"] if check else []) + (["-vvv"] if verbose else [])
-    proc = run_playbook(SUBMIT, *args, kubeconfig=kubeconfig)
-    assert proc.returncode == 0 and result_file.exists(), proc.report()
-    return json.loads(result_file.read_text()), proc
 
 
 def drivers(api_client, ns, app):

@@ -281,7 +281,13 @@ class PodSandbox:
             self.container = matches[0]
         else:
             self.container = pod_spec["containers"][container]
-        self.allowed = [root] + list(image_paths.values()) + list((volume_dirs or {}).values())
+        volume_dirs = volume_dirs or {}
+        self.allowed = [root] + list(image_paths.values()) + list(volume_dirs.values())
+
+        def volume_dir(name):
+            """Where a volume's files live: its own directory (a claim), else one in the pod's root."""
+            return volume_dirs.get(name) or os.path.join(root, "volumes", name)
+
         volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
         self.mounts = {}
         path_map = dict(image_paths)
@@ -289,7 +295,7 @@ class PodSandbox:
         for mount in mounts:
             if mount.get("subPath"):
                 continue  # placed below, once every directory mapping is known
-            local = (volume_dirs or {}).get(mount["name"]) or os.path.join(root, "volumes", mount["name"])
+            local = volume_dir(mount["name"])
             os.makedirs(local, exist_ok=True)
             self.mounts[mount["mountPath"]] = local
             path_map[mount["mountPath"]] = local
@@ -299,8 +305,7 @@ class PodSandbox:
             if mount.get("subPath"):
                 target = path_rewriter(path_map)(mount["mountPath"])
                 if target == mount["mountPath"]:
-                    target = os.path.join((volume_dirs or {}).get(mount["name"])
-                                          or os.path.join(root, "volumes", mount["name"]), mount["subPath"])
+                    target = os.path.join(volume_dir(mount["name"]), mount["subPath"])
                 self.mounts[mount["mountPath"]] = target
                 path_map[mount["mountPath"]] = target
         self.rewrite = path_rewriter(path_map)
