@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from ansible.module_utils.parsing.convert_bool import boolean
 
 
-
 def _load_parse_quantity():
     """kubernetes.utils.quantity's parse_quantity, without ``import kubernetes``.
 
