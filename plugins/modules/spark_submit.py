@@ -151,6 +151,17 @@ options:
       - Enable Spark event logging to this directory (C(spark.eventLog.enabled), C(spark.eventLog.dir)),
         e.g. C(hdfs://hdfs-namenode:8020/spark-logs) for the history server.
     type: str
+  spark_user:
+    description:
+      - The user name the driver and executors act as (Spark's C(SPARK_USER)). With Hadoop's simple
+        authentication it is the HDFS user that owns what the application writes, for example the
+        C(spark_hdfs_user) of the bigdata.stack.spark role, owner of C(/user/spark).
+      - C(spark-submit) puts the user who runs it into the driver pod's C(SPARK_USER)
+        (C(Utils.getCurrentUserName) in C(BasicDriverFeatureStep)), and the executors run their
+        tasks as that user (C(SparkHadoopUtil.runAsSparkUser)), whatever C(HADOOP_USER_NAME) the
+        pods set. The module runs C(spark-submit) with C(SPARK_USER) set to this value.
+      - When omitted, the application acts as the user who runs the task, as with C(spark-submit).
+    type: str
   app_configmap:
     description:
       - Ship the application in this ConfigMap and mount it at I(app_mount_path) in the driver and executors.
@@ -417,6 +428,7 @@ def argument_spec():
         secrets=dict(type="dict", default={}, no_log=False),
         env_secrets=dict(type="dict", default={}, no_log=False),
         event_log_dir=dict(type="str"),
+        spark_user=dict(type="str"),
         app_configmap=dict(type="str"),
         app_mount_path=dict(type="str", default="/opt/spark/app"),
         spark_home=dict(type="path"),
@@ -764,6 +776,9 @@ class SparkSubmit(object):
         opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
         opts = (opts + " -Dkubernetes.auth.tryKubeConfig=false -Dkubernetes.auth.tryServiceAccount=false").strip()
         env = {"SPARK_HOME": self.spark["home"], "SPARK_SUBMIT_OPTS": opts}
+        if self.params["spark_user"]:
+            # Utils.getCurrentUserName reads SPARK_USER first; the driver pod and its executors get it.
+            env["SPARK_USER"] = self.params["spark_user"]
         rc, out, err = self.ansible.run_command(command, environ_update=env)
         if rc == 0:
             return

@@ -107,6 +107,19 @@ class TestPresent:
         assert environ["SPARK_HOME"] == str(env.home)
         assert "-Dkubernetes.auth.tryKubeConfig=false" in environ["SPARK_SUBMIT_OPTS"]
 
+    def test_spark_user_is_the_submitters_spark_user_and_absent_by_default(self, env, run_module):
+        # spark-submit puts its own SPARK_USER (else the OS user) into the driver pod, and the
+        # executors write to HDFS as that user: without it, as whoever ran Ansible.
+        outcome, result = run_module(spark_submit.main, args(env, spark_user="spark"))
+        assert outcome == "exit", result
+        (command,) = submits(env)
+        assert [e for c, e in env.commands if c == command][0]["SPARK_USER"] == "spark"
+        env.commands.clear()
+        outcome, result = run_module(spark_submit.main, args(env, name="wordcount-again"))
+        assert outcome == "exit", result
+        (command,) = submits(env)
+        assert "SPARK_USER" not in [e for c, e in env.commands if c == command][0]
+
     def test_rbac_checked_for_the_driver_account_before_submitting(self, env, run_module):
         run_module(spark_submit.main, args(env))
         reviews = [c[2] for c in env.rest.calls if c[0] == "post" and c[1].endswith("subjectaccessreviews")]
