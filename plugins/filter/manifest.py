@@ -35,8 +35,8 @@ def _load_parse_quantity():
     spec = importlib.util.find_spec("kubernetes")  # finds the package without importing it
     if spec is None:  # pragma: no cover - the collection's requirements install it
         return None
-    path = os.path.join(os.path.dirname(spec.origin or ""), "utils", "quantity.py")
-    if spec.origin and os.path.isfile(path):
+    path = os.path.join(os.path.dirname(spec.origin), "utils", "quantity.py") if spec.origin else ""
+    if os.path.isfile(path):
         file_spec = importlib.util.spec_from_file_location("_bigdata_stack_kubernetes_quantity", path)
         module = importlib.util.module_from_spec(file_spec)
         file_spec.loader.exec_module(module)
