@@ -3,10 +3,12 @@
 import contextlib
 import json
 import os
+import threading
 import time
 import uuid
 
 import yaml
+from kubernetes import client, watch
 
 from playbook import REPO, run as run_ansible  # noqa: F401 (REPO: the tests import it from here)
 
@@ -88,3 +90,79 @@ def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
 # JVM options for a fast start on 2 shared cores, for the JVMs tests start that live seconds (the
 # same as every JVM of tests/daemons). Never for measurements: tools/ do not use them.
 FAST_START_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+
+
+class PodWatch:
+    """Every change of the namespace's pods (by label, optionally only `names`) while a run goes on:
+    the order they went in, and how many were not Ready at once."""
+
+    def __init__(self, api_client, namespace, label_selector, names=None):
+        self.core = client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.names = names
+        self.state = {}
+        self.worst = (0, [])
+        self.deleted = []
+        self.deleted_uids = set()
+        self.forced = []  # deleted at grace 0: kwok's, see seen()
+        self.resource_version = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def watched(self, name):
+        return self.names is None or name in self.names
+
+    def __enter__(self):
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=self.label_selector)
+        self.state = {p.metadata.name: self.ready(p) for p in pods.items if self.watched(p.metadata.name)}
+        self.resource_version = pods.metadata.resource_version
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+
+    @staticmethod
+    def ready(pod):
+        if pod.metadata.deletion_timestamp:
+            return False
+        return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+
+    def run(self):
+        # Each watch goes on from the last event the previous one delivered: no event is missed
+        # between them, so a pod's first event with a deletionTimestamp is its delete's own.
+        while not self.stop.is_set():
+            stream = watch.Watch()
+            for event in stream.stream(self.core.list_namespaced_pod, self.namespace,
+                                       label_selector=self.label_selector, timeout_seconds=5,
+                                       resource_version=self.resource_version):
+                self.seen(event)
+                if self.stop.is_set():
+                    break
+            self.resource_version = stream.resource_version
+
+    def seen(self, event):
+        pod = event["object"]
+        name = pod.metadata.name
+        if self.watched(name):
+            going = event["type"] == "DELETED" or pod.metadata.deletion_timestamp
+            if going and pod.metadata.uid not in self.deleted_uids:
+                self.deleted_uids.add(pod.metadata.uid)
+                # A pod's first event with a deletionTimestamp carries the grace period of the
+                # DELETE that set it: even at grace 0 the API server writes it before it removes
+                # the pod (k8s.io/apiserver pkg/registry/rest/delete.go BeforeDelete). The roll
+                # deletes with the pod's grace period. kwok's pod-delete stage ends every graceful
+                # delete with a DELETE by name at grace 0, without the uid precondition a kubelet's
+                # final delete carries (sigs.k8s.io/kwok pkg/kwok/controllers/pod_controller.go,
+                # deleteOpt); run late, on a loaded machine, it takes the pod that replaced the one
+                # deleted. That is kwok's, not the roll's: listed apart.
+                if not pod.metadata.deletion_grace_period_seconds:
+                    self.forced.append(name)
+                else:
+                    self.deleted.append(name)
+            self.state[name] = False if event["type"] == "DELETED" else self.ready(pod)
+            down = sorted(n for n, ok in self.state.items() if not ok)
+            if len(down) > self.worst[0]:
+                self.worst = (len(down), down)

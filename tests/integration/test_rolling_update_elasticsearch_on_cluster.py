@@ -22,8 +22,8 @@ import json
 
 from kubernetes import client
 
-from helpers import run_playbook
-from test_rolling_update_on_cluster import PodWatch, roll_result
+from helpers import PodWatch, run_playbook
+from test_rolling_update_on_cluster import roll_result
 
 ES_PODS = "app.kubernetes.io/name=elasticsearch"
 MASTER_LABEL = "bigdata.stack/elasticsearch-master"

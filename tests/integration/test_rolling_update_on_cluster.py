@@ -10,11 +10,10 @@ brokers.
 """
 
 import json
-import threading
 
-from kubernetes import client, watch
+from kubernetes import client
 
-from helpers import run_playbook
+from helpers import PodWatch, run_playbook
 
 KAFKA_PODS = "app.kubernetes.io/name=kafka,app.kubernetes.io/component in (controller,broker)"
 ORDER = ["kafka-controller-2", "kafka-controller-1", "kafka-controller-0",
@@ -46,76 +45,6 @@ def revisions(apps, core, namespace):
             for name, pod in pods_by_name(core, namespace).items()}
 
 
-class PodWatch:
-    """Every change of the namespace's pods (by label, optionally only `names`) while a run goes on:
-    the order they went in, and how many were not Ready at once."""
-
-    def __init__(self, api_client, namespace, label_selector=KAFKA_PODS, names=None):
-        self.core = client.CoreV1Api(api_client)
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.names = names
-        self.state = {}
-        self.worst = (0, [])
-        self.deleted = []
-        self.deleted_uids = set()
-        self.forced = []  # deleted at once (grace 0) without a graceful delete first: kwok's, see seen()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def watched(self, name):
-        return self.names is None or name in self.names
-
-    def __enter__(self):
-        self.state = {p.metadata.name: self.ready(p)
-                      for p in self.core.list_namespaced_pod(self.namespace, label_selector=self.label_selector).items
-                      if self.watched(p.metadata.name)}
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(30)
-
-    @staticmethod
-    def ready(pod):
-        if pod.metadata.deletion_timestamp:
-            return False
-        return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
-
-    def run(self):
-        while not self.stop.is_set():
-            stream = watch.Watch()
-            for event in stream.stream(self.core.list_namespaced_pod, self.namespace,
-                                       label_selector=self.label_selector, timeout_seconds=5):
-                self.seen(event)
-                if self.stop.is_set():
-                    break
-
-    def seen(self, event):
-        pod = event["object"]
-        name = pod.metadata.name
-        if self.watched(name):
-            going = event["type"] == "DELETED" or pod.metadata.deletion_timestamp
-            if going and pod.metadata.uid not in self.deleted_uids:
-                self.deleted_uids.add(pod.metadata.uid)
-                # kwok's pod-delete stage ends every graceful delete with a DELETE by name and grace
-                # 0, without the uid precondition a kubelet's final delete carries
-                # (pkg/kwok/controllers/pod_controller.go, deleteOpt). Run late, on a loaded machine,
-                # it takes the pod that replaced the one deleted: a pod of a name already deleted,
-                # gone at once (grace 0) without a graceful delete first. That is kwok's, not the
-                # roll's (which deletes with the pod's grace period and its uid): listed apart.
-                if (event["type"] == "DELETED" and not pod.metadata.deletion_grace_period_seconds
-                        and name in self.deleted):
-                    self.forced.append(name)
-                else:
-                    self.deleted.append(name)
-            self.state[name] = False if event["type"] == "DELETED" else self.ready(pod)
-            down = sorted(n for n, ok in self.state.items() if not ok)
-            if len(down) > self.worst[0]:
-                self.worst = (len(down), down)
-
-
 def test_image_tag_change_rolls_one_pod_at_a_time_reruns_change_nothing_and_an_interrupted_roll_resumes(
         api_client, sim_kubeconfig, restricted_namespace):
     ns = restricted_namespace
@@ -130,7 +59,7 @@ def test_image_tag_change_rolls_one_pod_at_a_time_reruns_change_nothing_and_an_i
     assert sorted(uids) == sorted(ORDER)
 
     # A new image tag: the apply changes the StatefulSets, the roll restarts every pod, one at a time.
-    with PodWatch(api_client, ns) as seen:
+    with PodWatch(api_client, ns, KAFKA_PODS) as seen:
         upgrade = site(ns, sim_kubeconfig, kafka_image_tag="4.4.1")
     assert upgrade.returncode == 0, upgrade.report()
     roll = roll_result(upgrade)
@@ -176,7 +105,7 @@ def test_image_tag_change_rolls_one_pod_at_a_time_reruns_change_nothing_and_an_i
     assert not [name for name in ORDER[1:] if on_new[name]], on_new  # all but the first still on the old revision
 
     # The next run resumes: the pods still on the old revision, in the same order, and only those.
-    with PodWatch(api_client, ns) as seen:
+    with PodWatch(api_client, ns, KAFKA_PODS) as seen:
         resumed = site(ns, sim_kubeconfig, kafka_image_tag="4.4.2")
     assert resumed.returncode == 0, resumed.report()
     assert [s["pod"] for s in roll_result(resumed)["result"]["rolled"]] == ORDER[1:]
