@@ -111,12 +111,15 @@ options:
     default: false
   driver_pod_template:
     description:
-      - Pod template file for the driver (C(spark.kubernetes.driver.podTemplateFile)).
-    type: path
+      - Pod template for the driver (C(spark.kubernetes.driver.podTemplateFile)): the path of a YAML file,
+        or the Pod manifest itself as a dictionary, which the module writes to a private file of its own
+        for spark-submit and removes afterwards (no temporary file for the playbook to manage).
+    type: raw
   executor_pod_template:
     description:
-      - Pod template file for the executors (C(spark.kubernetes.executor.podTemplateFile)).
-    type: path
+      - Pod template for the executors (C(spark.kubernetes.executor.podTemplateFile)): a file's path or
+        the Pod manifest as a dictionary, as for I(driver_pod_template).
+    type: raw
   conf:
     description:
       - Further Spark properties, applied after the ones the options above set (so they may refine them).
@@ -420,8 +423,8 @@ def argument_spec():
         executor_memory=dict(type="str"),
         executor_instances=dict(type="int"),
         dynamic_allocation=dict(type="bool", default=False),
-        driver_pod_template=dict(type="path"),
-        executor_pod_template=dict(type="path"),
+        driver_pod_template=dict(type="raw"),
+        executor_pod_template=dict(type="raw"),
         conf=dict(type="dict", default={}),
         labels=dict(type="dict", default={}),
         # Names of Secret objects and mount paths or keys, not secret values.
@@ -486,6 +489,14 @@ class SparkSubmit(object):
         sp.validate_app_name(params["name"])
         if params["dynamic_allocation"] and params["executor_instances"] is not None:
             raise sp.SparkError("executor_instances and dynamic_allocation are mutually exclusive: choose one")
+        for role in ("driver", "executor"):
+            option = "%s_pod_template" % role
+            value = params[option]
+            if isinstance(value, str) and value:
+                params[option] = os.path.expanduser(value)
+            elif value is not None and not isinstance(value, dict):
+                raise sp.SparkError("%s must be a file's path or a Pod manifest (a dictionary), not %s"
+                                    % (option, type(value).__name__))
         if params["state"] != "absent":
             self.check_local_tools()
         self.rest, self.configuration = connect(self.module)
@@ -693,6 +704,10 @@ class SparkSubmit(object):
         templates = dict(driver=params["driver_pod_template"], executor=params["executor_pod_template"])
         configmap_name = params["app_configmap"]
         if not configmap_name:
+            for role in ("driver", "executor"):
+                if isinstance(templates[role], dict):
+                    templates[role] = self.write_private(
+                        tmpdir, "%s-pod-template.yaml" % role, json.dumps(templates[role], indent=2, sort_keys=True))
             upload = "spark.kubernetes.file.upload.path" in (params["conf"] or {})
             if sp.is_client_file(application) and not upload:
                 raise sp.SparkError(
@@ -720,7 +735,7 @@ class SparkSubmit(object):
             )
         mount_path = params["app_mount_path"]
         for role in ("driver", "executor"):
-            base = self.load_template(templates[role]) if templates[role] else None
+            base = templates[role] if isinstance(templates[role], dict) else self.load_template(templates[role])
             container = (params["conf"] or {}).get("spark.kubernetes.%s.podTemplateContainerName" % role)
             pod = sp.pod_template_with_app_volume(base, role, configmap_name, mount_path, container)
             # JSON is YAML, which is what Spark reads pod templates as.
@@ -731,6 +746,8 @@ class SparkSubmit(object):
 
     @staticmethod
     def load_template(path):
+        if not path:
+            return None
         if yaml is None:
             raise sp.SparkError("PyYAML is needed to read pod templates")
         try:

@@ -43,7 +43,7 @@ def env(tmp_path, monkeypatch, fake_rest):
     monkeypatch.setattr(spark_submit, "connect", lambda module: (fake_rest, configuration))
 
     state = SimpleNamespace(commands=[], token_files=[], rc=0, stderr="", home=home, rest=fake_rest,
-                            driver_phase="Pending", java_home=java_home)
+                            driver_phase="Pending", java_home=java_home, pod_templates={})
 
     def run_command(self, args, environ_update=None, **kwargs):
         state.commands.append((list(args), dict(environ_update or {})))
@@ -54,6 +54,10 @@ def env(tmp_path, monkeypatch, fake_rest):
         if token_file:
             with open(token_file) as handle:
                 state.token_files.append((token_file, handle.read(), stat.S_IMODE(os.stat(token_file).st_mode)))
+        for key, value in conf.items():
+            if key.endswith(".podTemplateFile"):
+                with open(value) as handle:
+                    state.pod_templates[key.split(".")[2]] = (value, handle.read(), stat.S_IMODE(os.stat(value).st_mode))
         if state.rc == 0:
             labels = {"spark-role": "driver", "spark-app-selector": "spark-feedc0de"}
             for key, value in conf.items():
@@ -180,6 +184,32 @@ class TestPresent:
         assert command[-2] == "local:///opt/spark/app/etl.py"
         templates = [a.split("=", 1)[1] for a in command if ".podTemplateFile=" in a]
         assert len(templates) == 2 and all(not os.path.exists(t) for t in templates)
+
+    @pytest.mark.parametrize("configmap", [None, "etl-code"])
+    def test_a_pod_template_given_as_a_manifest_is_written_privately_and_removed(self, env, run_module, configmap):
+        # No temporary file for the playbook to write and remove (the pipelines role gave paths).
+        driver = {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"team": "data"}},
+                  "spec": {"containers": [{"name": "spark-kubernetes-driver", "env": [{"name": "A", "value": "1"}]}]}}
+        executor = {"apiVersion": "v1", "kind": "Pod", "spec": {"priorityClassName": "batch"}}
+        outcome, result = run_module(spark_submit.main, args(env, app_configmap=configmap,
+                                                             driver_pod_template=driver, executor_pod_template=executor))
+        assert outcome == "exit", result
+        assert sorted(env.pod_templates) == ["driver", "executor"]
+        for role, given in (("driver", driver), ("executor", executor)):
+            path, content, mode = env.pod_templates[role]
+            written = json.loads(content)
+            assert mode == 0o600 and not os.path.exists(path)
+            if configmap:  # merged with the volume of the application's ConfigMap
+                assert written.get("metadata", {}).get("labels") == given.get("metadata", {}).get("labels")
+                assert any(v.get("configMap", {}).get("name") == "etl-code" for v in written["spec"]["volumes"])
+            else:
+                assert written == given
+
+    def test_a_pod_template_neither_path_nor_manifest_is_refused_naming_the_option(self, env, run_module):
+        outcome, result = run_module(spark_submit.main, args(env, executor_pod_template=["a"]))
+        assert outcome == "fail"
+        assert result["msg"] == "executor_pod_template must be a file's path or a Pod manifest (a dictionary), not list"
+        assert submits(env) == []
 
     def test_local_file_without_a_way_to_ship_it(self, env, run_module):
         outcome, result = run_module(spark_submit.main, args(env, application="/home/me/etl.py"))
