@@ -164,10 +164,11 @@ class Cluster(object):
                 return None
             raise
 
-    def list(self, kind, namespace, label_selector=None, api_version="v1"):
-        """The objects of a kind in a namespace that match the label selector, as dictionaries."""
+    def list(self, kind, namespace, label_selector=None, api_version="v1", field_selector=None):
+        """The objects of a kind in a namespace that match the label (and field) selector, as dictionaries."""
         found = self._call("list %s in %s" % (kind, namespace), self.k8s.get, self.resource(kind, api_version),
-                           namespace=namespace, label_selector=label_selector or None, _request_timeout=REQUEST_TIMEOUT)
+                           namespace=namespace, label_selector=label_selector or None,
+                           field_selector=field_selector or None, _request_timeout=REQUEST_TIMEOUT)
         return found.to_dict().get("items") or []
 
     def list_pods(self, namespace, label_selector):

@@ -43,6 +43,19 @@ options:
         description: The kind, for example C(StatefulSet).
         type: str
         required: true
+      label_selectors:
+        description:
+          - Further label selectors for this kind only, added to I(label_selectors).
+        type: list
+        elements: str
+        default: []
+      field_selectors:
+        description:
+          - Field selectors for this kind, for example C(metadata.name=elasticsearch-bootstrap) to delete
+            one object by name.
+        type: list
+        elements: str
+        default: []
   label_selectors:
     description:
       - Label selectors every object must match, for example C(app.kubernetes.io/instance=bigdata)
@@ -86,6 +99,15 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Remove one ConfigMap of the stack by name, and the monitoring Services of another mode
+  bigdata.stack.k8s_delete:
+    namespace: bigdata
+    kinds:
+      - {kind: ConfigMap, field_selectors: [metadata.name=elasticsearch-bootstrap]}
+      - {kind: Service, label_selectors: ["app.kubernetes.io/component in (scrape,rules)"]}
+    label_selectors:
+      - app.kubernetes.io/part-of=bigdata-stack
+
 - name: Remove the stack's objects, keeping what lives as long as the data
   bigdata.stack.k8s_delete:
     namespace: bigdata
@@ -134,6 +156,8 @@ def argument_spec():
         kinds=dict(type="list", elements="dict", required=True, options=dict(
             api_version=dict(type="str", default="v1"),
             kind=dict(type="str", required=True),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            field_selectors=dict(type="list", elements="str", default=[]),
         )),
         label_selectors=dict(type="list", elements="str", default=[]),
         propagation_policy=dict(type="str", default="Foreground", choices=["Foreground", "Background", "Orphan"]),
@@ -149,13 +173,19 @@ def _ref(kind, obj):
     return "%s/%s/%s" % (kind["kind"], meta.get("namespace"), meta.get("name"))
 
 
+def _list(cluster, params, kind):
+    """The objects of one of the kinds that match its selectors and the ones of every kind."""
+    labels = list(params["label_selectors"]) + list(kind.get("label_selectors") or [])
+    return cluster.list(kind["kind"], params["namespace"], ",".join(labels), api_version=kind["api_version"],
+                        field_selector=",".join(kind.get("field_selectors") or []))
+
+
 def find(cluster, params):
     """([(kind, object)], [kinds not served]) of everything that matches, kind by kind."""
-    selector = ",".join(params["label_selectors"])
     found, skipped = [], []
     for kind in params["kinds"]:
         try:
-            objects = cluster.list(kind["kind"], params["namespace"], selector, api_version=kind["api_version"])
+            objects = _list(cluster, params, kind)
         except ApiError as e:
             if e.status != 404:
                 raise
@@ -170,10 +200,7 @@ def remaining(cluster, params, found):
     uids = {obj["metadata"].get("uid") for _kind, obj in found}
     left = []
     for kind in [k for k in params["kinds"] if any(f[0] is k for f in found)]:
-        left += [_ref(kind, obj) for obj in cluster.list(kind["kind"], params["namespace"],
-                                                         ",".join(params["label_selectors"]),
-                                                         api_version=kind["api_version"])
-                 if obj["metadata"].get("uid") in uids]
+        left += [_ref(kind, obj) for obj in _list(cluster, params, kind) if obj["metadata"].get("uid") in uids]
     return left
 
 

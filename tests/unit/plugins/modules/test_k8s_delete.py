@@ -25,8 +25,8 @@ class FakeCluster:
         self.deleted = {}
         self.calls = []
 
-    def list(self, kind, namespace, label_selector=None, api_version="v1"):
-        self.calls.append(("list", kind, label_selector))
+    def list(self, kind, namespace, label_selector=None, api_version="v1", field_selector=None):
+        self.calls.append(("list", kind, label_selector) + ((field_selector,) if field_selector else ()))
         if kind == "Route":
             raise ApiError(404, "Not Found", "the API server serves no such kind", "list Route")
         items = []
@@ -63,6 +63,16 @@ def test_deletes_everything_first_then_waits_once_and_skips_kinds_not_served(clo
     first_wait_list = next(i for i, c in enumerate(cluster.calls) if c[0] == "list" and i > cluster.calls.index(deletes[-1]))
     assert all(c[0] == "delete" for c in cluster.calls[cluster.calls.index(deletes[0]):first_wait_list])
     assert all(c[2] == "a=b,c!=d" for c in cluster.calls if c[0] == "list")
+
+
+def test_a_kinds_own_selectors_are_added_to_the_common_ones_in_the_find_and_the_wait(clock):
+    kinds = [{"api_version": "v1", "kind": "ConfigMap", "field_selectors": ["metadata.name=boot"]},
+             {"api_version": "v1", "kind": "Service", "label_selectors": ["tier in (x,y)"], "field_selectors": []}]
+    cluster = FakeCluster({"ConfigMap": [obj("boot", "1")], "Service": [obj("kafka", "2")]})
+    result = k8s_delete.delete_all(cluster, params(kinds=kinds), False, clock=clock.monotonic, sleep=clock.sleep)
+    assert result["deleted"] == ["ConfigMap/ns/boot", "Service/ns/kafka"]
+    lists = {c[1:] for c in cluster.calls if c[0] == "list"}
+    assert lists == {("ConfigMap", "a=b,c!=d", "metadata.name=boot"), ("Service", "a=b,c!=d,tier in (x,y)")}
 
 
 def test_nothing_found_is_no_change_and_no_delete():
