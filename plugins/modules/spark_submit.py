@@ -111,13 +111,13 @@ options:
     default: false
   driver_pod_template:
     description:
-      - Pod template for the driver (C(spark.kubernetes.driver.podTemplateFile)): the path of a YAML file,
+      - Pod template for the driver (C(spark.kubernetes.driver.podTemplateFile)). Either the path of a YAML file,
         or the Pod manifest itself as a dictionary, which the module writes to a private file of its own
         for spark-submit and removes afterwards (no temporary file for the playbook to manage).
     type: raw
   executor_pod_template:
     description:
-      - Pod template for the executors (C(spark.kubernetes.executor.podTemplateFile)): a file's path or
+      - Pod template for the executors (C(spark.kubernetes.executor.podTemplateFile)). A file's path or
         the Pod manifest as a dictionary, as for I(driver_pod_template).
     type: raw
   conf:
@@ -386,6 +386,7 @@ import time
 import uuid
 
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.common.validation import check_type_path
 from ansible_collections.bigdata.stack.plugins.module_utils import spark as sp
 from ansible_collections.bigdata.stack.plugins.module_utils.k8s_client import (
     ApiError,
@@ -493,7 +494,7 @@ class SparkSubmit(object):
             option = "%s_pod_template" % role
             value = params[option]
             if isinstance(value, str) and value:
-                params[option] = os.path.expanduser(value)
+                params[option] = check_type_path(value)  # as type="path" would: ~ and $VARS expanded
             elif value is not None and not isinstance(value, dict):
                 raise sp.SparkError("%s must be a file's path or a Pod manifest (a dictionary), not %s"
                                     % (option, type(value).__name__))
