@@ -165,7 +165,12 @@ def terminating_namespace(api_client):
     core.create_namespaced_config_map(name, client.V1ConfigMap(metadata=client.V1ObjectMeta(
         name="held", finalizers=[HOLD])))
     core.delete_namespace(name)
-    wait_for(lambda: core.read_namespace(name).status.phase == "Terminating", what="namespace %s Terminating" % name)
+    # The API server makes the namespace Terminating at once; the namespace controller says what holds
+    # it (condition NamespaceFinalizersRemaining, naming HOLD) only after its first pass over the
+    # content, which a busy control plane takes seconds to make. The preflight relays that condition.
+    wait_for(lambda: any(c.type == "NamespaceFinalizersRemaining" and c.status == "True" and HOLD in (c.message or "")
+                         for c in core.read_namespace(name).status.conditions or []),
+             what="namespace %s Terminating, held by %s" % (name, HOLD))
 
     def release():
         core.patch_namespaced_config_map("held", name, {"metadata": {"finalizers": None}})
