@@ -1,8 +1,11 @@
 """Helpers for tests that run playbooks against the simulated cluster."""
 
 import contextlib
+import importlib.util
+import ipaddress
 import json
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -64,6 +67,32 @@ def simulated_cluster(name, inventory="inventories/dev", **variables):
         down = run_playbook("playbooks/simcluster.yml", "-i", inventory, "-e", extra,
                             "-e", "simcluster_state=absent")
         assert down.returncode == 0, down.report()
+
+
+def _agent():
+    """roles/simcluster/files/runtime/agent.py as a module (not a package of the collection)."""
+    path = os.path.join(REPO, "roles", "simcluster", "files", "runtime", "agent.py")
+    spec = importlib.util.spec_from_file_location("bds_agent", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pod_range(preferred, variable):
+    """The node agent's pod range for a test module: $`variable` if set, else `preferred` (each
+    module has its own, as they run at the same time) unless something on this machine already
+    routes it (the agent would refuse it: e.g. a cluster a killed run left), then the first free
+    one of 10.<b+20>, 10.<b+30>, ... (b: preferred's second byte, so two modules never pick alike)."""
+    if os.environ.get(variable):
+        return ipaddress.ip_network(os.environ[variable])
+    routes = subprocess.run(["ip", "-o", "-4", "route", "show"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    network_class = _agent().Network
+    second = ipaddress.ip_network(preferred).network_address.packed[1]
+    for candidate in [preferred] + ["10.%d.0.0/24" % b for b in range(second + 20, 255, 10)]:
+        if not network_class("", candidate, "/nonexistent").taken_by_others(routes):
+            return ipaddress.ip_network(candidate)
+    raise AssertionError("no free pod range like %s on this machine (ip -4 route): set %s" % (preferred, variable))
 
 
 def kubectl():

@@ -41,14 +41,15 @@ import uuid
 import pytest
 from kubernetes import client, config
 
-from helpers import CACHE, REPO, cluster_name, kubectl, run_playbook, simulated_cluster, wait_for
+from helpers import CACHE, REPO, cluster_name, kubectl, pod_range, run_playbook, simulated_cluster, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import select_cluster  # noqa: E402  pylint: disable=wrong-import-position
 # A range of this module's own, apart from the default (roles/simcluster/defaults/main.yml);
 # BIGDATA_TEST_RUNTIME_CIDR gives another, for a second run of this module at the same time on the
-# same machine (two bridges with one range would take each other's routes).
-RUNTIME_CIDR = ipaddress.ip_network(os.environ.get("BIGDATA_TEST_RUNTIME_CIDR") or "10.215.0.0/24")
+# same machine (two bridges with one range would take each other's routes: the agent refuses it).
+RUNTIME_CIDR = pod_range("10.215.0.0/24", "BIGDATA_TEST_RUNTIME_CIDR")
+SIM_DOWN_CIDR = pod_range("10.214.0.0/24", "BIGDATA_TEST_SIM_DOWN_RUNTIME_CIDR")
 
 
 def netns_prefix(name):
@@ -291,7 +292,7 @@ def test_sim_down_leaves_nothing_of_the_runtime():
     state_dir = os.path.join(CACHE, "runtime", name)
     bridge = "bds-br-" + hashlib.sha256(name.encode()).hexdigest()[:6]
     variables = json.dumps({"simcluster_name": name, "simcluster_runtime": True,
-                            "simcluster_runtime_cidr": "10.214.0.0/24",
+                            "simcluster_runtime_cidr": str(SIM_DOWN_CIDR),
                             "simcluster_node_pools": [{"name": "w", "count": 1, "cpu": "4", "memory": "8Gi"}]})
     links_before = links()
     started = []

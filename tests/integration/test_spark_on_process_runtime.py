@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import urllib.request
 import uuid
@@ -33,11 +32,11 @@ import uuid
 import pytest
 from kubernetes import client, config
 
-from helpers import run_playbook, simulated_cluster, spark_submit, wait_for
+from helpers import pod_range, run_playbook, simulated_cluster, spark_submit, wait_for
 
 # A range of this module's own: make up's cluster has 10.213, Molecule's 10.212, the runtime test
-# 10.214 and 10.215, and they may all run at the same time.
-RUNTIME_CIDR = ipaddress.ip_network(os.environ.get("BIGDATA_TEST_SPARK_RUNTIME_CIDR") or "10.211.0.0/24")
+# 10.214 and 10.215, and they may all run at the same time (another if this machine routes it).
+RUNTIME_CIDR = pod_range("10.211.0.0/24", "BIGDATA_TEST_SPARK_RUNTIME_CIDR")
 IMAGE = "apache/spark:4.2.0"  # the role's spark_image_tag: the same release as the agent's pyspark
 PI = "local:///opt/spark/examples/src/main/python/pi.py"
 EVENTS = "file:/opt/spark/events"  # the claim spark-events, mounted there by the role's pod templates

@@ -26,7 +26,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, simulated_cluster
+from helpers import REPO, pod_range, simulated_cluster
 
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -41,7 +41,7 @@ def failure_excerpt(proc):
 
 # The node agent's pod IP range: one of this module's own (make up's cluster uses 10.213, the
 # runtime test 10.214 and 10.215, at the same time in CI).
-RUNTIME_CIDR = "10.212.0.0/24"
+RUNTIME_CIDR = str(pod_range("10.212.0.0/24", "BIGDATA_TEST_MOLECULE_RUNTIME_CIDR"))
 CLUSTERS = {
     "default": ("bigdata-sim-molecule-rt", {"simcluster_runtime": True, "simcluster_runtime_cidr": RUNTIME_CIDR}),
     "prod": ("bigdata-sim-molecule", {}),

@@ -142,6 +142,46 @@ def test_each_action_names_the_flags_it_lacks(argv, missing, capsys):
     assert missing in capsys.readouterr().err
 
 
+# `ip -o -4 route show` of this machine after a killed test run left the agent of cluster
+# rts-9bafab (its bridge bds-br-cc42bf) on 10.211.0.0/24: the next cluster on that range got a
+# bridge of its own on it, the machine sent to the first, and every probe of its pods was refused.
+ROUTES = """default via 172.17.0.1 dev eth0
+10.211.0.0/24 dev bds-br-cc42bf proto kernel scope link src 10.211.0.1
+10.213.0.0/24 dev bds-br-%s proto kernel scope link src 10.213.0.1
+10.216.0.0/16 dev eth1 proto kernel scope link src 10.216.3.4
+172.17.0.0/16 dev eth0 proto kernel scope link src 172.17.0.2
+""" % agent.short_hash("bigdata-sim", 6)
+
+
+@pytest.mark.parametrize("cidr, taken", [
+    ("10.211.0.0/24", [("10.211.0.0/24", "bds-br-cc42bf", "rts-9bafab")]),
+    ("10.211.0.128/25", [("10.211.0.0/24", "bds-br-cc42bf", "rts-9bafab")]),
+    ("10.216.7.0/24", [("10.216.0.0/16", "eth1", None)]),
+    ("10.213.0.0/24", []),  # the cluster's own bridge, as when make up runs again
+    ("10.214.0.0/24", []),  # the default route overlaps everything and counts for nothing
+])
+def test_a_pod_range_another_device_routes_is_taken(cidr, taken, tmp_path):
+    network = agent.Network("bigdata-sim", cidr, str(tmp_path))
+    assert network.taken_by_others(ROUTES.splitlines(), ["bigdata-sim", "rts-9bafab", "rts-0"]) == taken
+
+
+def test_check_names_the_cluster_whose_bridge_holds_the_range_and_the_way_out(tmp_path, monkeypatch, capsys):
+    (tmp_path / "rts-9bafab").mkdir()  # the agents' state directories: <cache>/runtime/<cluster>
+    monkeypatch.setattr(agent, "run", lambda cmd, check=True: subprocess.CompletedProcess(cmd, 0, ROUTES, ""))
+    argv = ["--cluster=rts-03e244", "--state-dir=%s" % (tmp_path / "rts-03e244"), "--cidr=10.211.0.0/24"]
+    assert agent.main(["check"] + argv) == 1
+    message = capsys.readouterr().err
+    for part in ("10.211.0.0/24 through bds-br-cc42bf", "simulated cluster rts-9bafab", "simcluster_runtime_cidr",
+                 "make sim-down SIM_NAME=rts-9bafab"):
+        assert part in message, message
+    # start says the same and starts nothing: no state directory, no agent.
+    assert agent.main(["start", "--kubeconfig=/nowhere", "--image=apache/spark", "--image-pattern=x",
+                       "--fetch-dir=/nowhere"] + argv) == 1
+    assert "simulated cluster rts-9bafab" in capsys.readouterr().err
+    assert not (tmp_path / "rts-03e244").exists()
+    assert agent.main(["check"] + argv[:2] + ["--cidr=10.214.0.0/24"]) == 0
+
+
 def test_the_pods_hosts_file_is_shaped_as_the_kubelet_writes_it(tmp_path):
     names = {"hdfs-namenode-0.hdfs-namenode-headless.ns.svc": "10.0.0.2",
              "hdfs-namenode-0.hdfs-namenode-headless.ns.svc.cluster.local": "10.0.0.2",

@@ -368,6 +368,41 @@ class Network:
         except FileNotFoundError:
             self.leases = {}
 
+    def taken_by_others(self, route_lines, clusters=()):
+        """The routes of `ip -o -4 route show` that overlap the pod range through another device
+        than this agent's bridge, as (range, device, cluster or None): `clusters` are names whose
+        agent's bridge the device may be (another simulated cluster, e.g. one a killed run left).
+        With two bridges on one range the machine sends to the first, and pod IPs are unreachable."""
+        found = []
+        for line in route_lines:
+            words = line.split()
+            if not words or words[0] == "default" or "dev" not in words:
+                continue
+            try:
+                dest = ipaddress.ip_network(words[0], strict=False)
+            except ValueError:
+                continue
+            device = words[words.index("dev") + 1]
+            if dest.prefixlen == 0 or device == self.bridge or not dest.overlaps(self.net):
+                continue
+            owner = next((c for c in clusters if PREFIX + "br-" + short_hash(c, 6) == device), None)
+            found.append((str(dest), device, owner))
+        return found
+
+    def conflict_message(self, taken):
+        """Why the pods of this cluster would be unreachable, and the two ways out."""
+        where = "; ".join(
+            "%s through %s (%s)" % (dest, device, ("the node agent's bridge of simulated cluster %s, left running "
+                                                   "or left behind by a run that was killed" % owner)
+                                    if owner else "not a bridge of this cluster's agent")
+            for dest, device, owner in taken)
+        owners = sorted({owner for _dest, _device, owner in taken if owner})
+        return ("bds-agent: the pods of simulated cluster %s would get IPs in %s (simcluster_runtime_cidr), but this "
+                "machine already routes %s, so they would be unreachable. Nothing was started. Set "
+                "simcluster_runtime_cidr to a range nothing routes (ip -4 route)%s.\n" % (
+                    self.cluster, self.net, where,
+                    "".join(", or remove %s (make sim-down SIM_NAME=%s)" % (o, o) for o in owners)))
+
     def setup_bridge(self):
         if run(["ip", "link", "show", self.bridge], check=False).returncode != 0:
             run(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -1298,6 +1333,17 @@ def _ours(pid, state_dir):
     return state_dir in cmdline or "ip netns exec " + PREFIX in cmdline
 
 
+def check_range(network, state_dir):
+    """1, saying why on stderr, when something on this machine already routes the pods' range (the
+    agents of other clusters have state directories beside `state_dir`); else 0."""
+    runtime_dir = os.path.dirname(state_dir)
+    taken = network.taken_by_others(run(["ip", "-o", "-4", "route", "show"]).stdout.splitlines(),
+                                    os.listdir(runtime_dir) if os.path.isdir(runtime_dir) else ())
+    if taken:
+        sys.stderr.write(network.conflict_message(taken))
+    return 1 if taken else 0
+
+
 def start(args, argv):
     """Start the agent in the background unless it runs; prints `started` or `running`."""
     pid_file = os.path.join(args.state_dir, "agent.pid")
@@ -1305,6 +1351,9 @@ def start(args, argv):
     if pid and _alive(pid) and _ours(pid, args.state_dir):
         print("running %d" % pid)
         return 0
+    network = Network(args.cluster, args.cidr, args.state_dir)
+    if check_range(network, args.state_dir):
+        return 1
     os.makedirs(args.state_dir, exist_ok=True)
     run_argv = [a for a in argv if a != "start"]
     with open(os.path.join(args.state_dir, "agent.log"), "ab") as log:
@@ -1313,7 +1362,7 @@ def start(args, argv):
                                 start_new_session=True, cwd=args.state_dir)
     with open(pid_file, "w", encoding="utf-8") as handle:
         handle.write("%d\n" % proc.pid)
-    bridge = Network(args.cluster, args.cidr, args.state_dir).bridge
+    bridge = network.bridge
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -1414,7 +1463,7 @@ def fetch_jars(args):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=["run", "start", "stop", "fetch"])
+    parser.add_argument("action", choices=["run", "start", "stop", "fetch", "check"])
     parser.add_argument("--kubeconfig")
     parser.add_argument("--cluster")
     parser.add_argument("--state-dir")
@@ -1428,7 +1477,8 @@ def main(argv=None):
                         help="serve the pods a Maven Central mirror on the bridge's address (0: none)")
     parser.add_argument("--mirror-dir", help="the mirror's cache (Maven layout)")
     args = parser.parse_args(argv)
-    needs = {"fetch": ["image", "fetch_dir"], "stop": ["cluster", "state_dir", "cidr"]}.get(
+    needs = {"fetch": ["image", "fetch_dir"], "stop": ["cluster", "state_dir", "cidr"],
+             "check": ["cluster", "state_dir", "cidr"]}.get(
         args.action, ["cluster", "state_dir", "cidr", "kubeconfig", "image", "image_pattern", "fetch_dir"])
     missing = ["--" + name.replace("_", "-") for name in needs if not getattr(args, name)]
     if missing:
@@ -1440,6 +1490,8 @@ def main(argv=None):
     args.state_dir = os.path.abspath(args.state_dir)
     if args.action == "stop":
         return stop(args)
+    if args.action == "check":
+        return check_range(Network(args.cluster, args.cidr, args.state_dir), args.state_dir)
     if args.action == "start":
         return start(args, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
