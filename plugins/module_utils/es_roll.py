@@ -333,7 +333,8 @@ def settled_decision(node_name, nodes, allocation, health, baseline, restore):
 class ElasticsearchGate(object):
     """One roll of the Elasticsearch pods (the roll mechanism's gate contract).
 
-    precheck(pods) -> reasons ([] = safe to start); order(pods) -> pods in restart order;
+    refusals(pods) -> reasons no force overrides (none here); precheck(pods) -> reasons ([] = safe
+    to start); order(pods) -> pods in restart order;
     before(pod) just before the pod is deleted; settled(pod) -> (ok, reason) once the new pod is
     Ready, asked again until ok; after() once at the end or on failure. `notes` collects what the
     mechanism should report without stopping (one-node cluster, forced refusals, flush failures).
@@ -381,6 +382,10 @@ class ElasticsearchGate(object):
         return restore_value(self.original or (None, None))
 
     # -- contract
+
+    def refusals(self, pods):
+        """Nothing makes the new Elasticsearch pods unable to run that a roll could check first."""
+        return []
 
     def precheck(self, pods):
         names = [_pod_name(pod) for pod in pods]

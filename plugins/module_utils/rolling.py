@@ -39,10 +39,12 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
 class RollRefused(Exception):
-    """The roll cannot start safely: ``reasons`` say why. Nothing was restarted."""
+    """The roll cannot start safely: ``reasons`` say why. Nothing was restarted. ``forceable``: the
+    reasons are a state that a forced roll may go through (False: the new pods could not run)."""
 
-    def __init__(self, reasons):
+    def __init__(self, reasons, forceable=True):
         self.reasons = list(reasons)
+        self.forceable = forceable
         super(RollRefused, self).__init__("; ".join(self.reasons))
 
 
@@ -109,6 +111,10 @@ class Gate(object):
     """
 
     name = "none"
+
+    def refusals(self, pods):
+        """Reasons the new revision cannot run at all (no force overrides them); [] means none."""
+        return []
 
     def precheck(self, pods):
         """Reasons not to start (or, for one pod, not to delete it now); [] means safe."""
@@ -182,6 +188,9 @@ class Roller(object):
         """Roll ``pods`` (the stale ones); the list of steps done. Raises RollRefused or RollFailed."""
         if not pods:
             return []
+        refused = self.gate.refusals(pods)
+        if refused:
+            raise RollRefused(refused, forceable=False)
         reasons = self.gate.precheck(pods)
         if reasons:
             if not self.force:
@@ -314,7 +323,7 @@ class KafkaGate(Gate):
 
     def __init__(self, exec_in_pod, list_pods, bootstrap_server="localhost:9092", command_config=None,
                  bin_dir="/opt/kafka/bin", container=None, broker_node_id_offset=0, image_tag=None,
-                 max_lag=0):
+                 max_lag=0, image_tag_variable="image_tag"):
         self.exec_in_pod = exec_in_pod
         self.list_pods = list_pods
         self.bootstrap_server = bootstrap_server
@@ -323,6 +332,7 @@ class KafkaGate(Gate):
         self.container = container
         self.broker_node_id_offset = broker_node_id_offset
         self.image_tag = image_tag
+        self.image_tag_variable = image_tag_variable
         self.max_lag = max_lag
         self.rolling = None
 
@@ -376,9 +386,6 @@ class KafkaGate(Gate):
         status, problem = self._quorum_status()
         if problem:
             return [problem]
-        downgrade = self._downgrade()
-        if downgrade:
-            reasons.append(downgrade)
         under, problem = self._partitions("--under-min-isr-partitions")
         if problem:
             return reasons + [problem]
@@ -398,20 +405,22 @@ class KafkaGate(Gate):
                         pod_name(pod), node, _some([_partition_text(p) for p in held])))
         return reasons
 
-    def _downgrade(self):
-        """A reason when image_tag is older than the metadata.version the cluster already uses."""
+    def refusals(self, pods):
+        """An image tag older than the metadata.version the cluster already uses: the restarted
+        pods could not read the cluster's metadata, whatever the force variable says."""
         target = _release(self.image_tag)
         if not target:
-            return None
+            return []
         ok, out = self._tool("kafka-features.sh", "describe")
         if not ok:
-            return None
+            return []
         level = parse_finalized_metadata_version(out)
         if level and _release(level) and _release(level) > target:
-            return ("image tag %s is older than the metadata.version %s the cluster already uses: Kafka %s.%s cannot "
-                    "read it (downgrading metadata.version is not supported). Keep the image tag at %s or newer"
-                    % (self.image_tag, level, target[0], target[1], ".".join(map(str, _release(level)))))
-        return None
+            return ["%s=%s is older than the metadata.version %s the cluster already uses: Kafka %s.%s cannot "
+                    "read it (downgrading metadata.version is not supported). Set %s to %s or newer"
+                    % (self.image_tag_variable, self.image_tag, level, target[0], target[1], self.image_tag_variable,
+                       ".".join(map(str, _release(level))))]
+        return []
 
     def order(self, pods):
         status, dummy = self._quorum_status()

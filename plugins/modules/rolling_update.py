@@ -23,7 +23,8 @@ description:
     old revision, which the next run restarts.
   - Before the first pod, the gate's precheck runs on all of them. If it gives reasons (a Kafka partition
     already under its min ISR, the HDFS NameNode in safe mode), the module fails naming them and restarts
-    nothing, unless I(force) is set.
+    nothing, unless I(force) is set. A Kafka image older than the C(metadata.version) in use is refused even
+    then, as the restarted pods could not run.
   - Gate C(none) waits for readiness only. Gate C(kafka) runs the Kafka tools in a Ready broker pod
     (C(kafka-topics.sh --under-min-isr-partitions), C(--at-min-isr-partitions), C(--under-replicated-partitions),
     C(kafka-metadata-quorum.sh describe --status/--replication), C(kafka-broker-api-versions.sh),
@@ -75,8 +76,13 @@ options:
       image_tag:
         description:
           - The Kafka release being rolled out. When it is older than the C(metadata.version) the cluster already
-            uses (C(kafka-features.sh describe)), the roll is refused before any pod restarts.
+            uses (C(kafka-features.sh describe)), the roll is refused before any pod restarts, even with I(force),
+            as the restarted brokers could not read the cluster's metadata.
         type: str
+      image_tag_variable:
+        description: The name the refusal gives I(image_tag), for the playbook's user (the kafka role's C(kafka_image_tag)).
+        type: str
+        default: image_tag
   hdfs:
     description: Settings of the C(hdfs) gate.
     type: dict
@@ -134,7 +140,7 @@ options:
   force:
     description:
       - Roll although the precheck found reasons not to, and without waiting for each next pod to be safe to go.
-        Readiness of each pod is still waited for.
+        Readiness of each pod is still waited for. A Kafka downgrade across the C(metadata.version) in use stays refused.
     type: bool
     default: false
   force_variable:
@@ -177,7 +183,8 @@ EXAMPLES = r"""
     kafka:
       bootstrap_server: kafka.bigdata.svc:9092
       broker_node_id_offset: 100
-      image_tag: "4.4.0"
+      image_tag: "{{ kafka_image_tag }}"
+      image_tag_variable: kafka_image_tag
     force: "{{ kafka_roll_force }}"
     force_variable: kafka_roll_force
 
@@ -283,6 +290,7 @@ def argument_spec():
             container=dict(type="str"),
             broker_node_id_offset=dict(type="int", default=0),
             image_tag=dict(type="str"),
+            image_tag_variable=dict(type="str", default="image_tag"),
         )),
         hdfs=dict(type="dict", default={}, options=dict(
             namenode_pod=dict(type="str", default="hdfs-namenode-0"),
@@ -420,7 +428,7 @@ def make_gate(params, io, credentials=None):
         return rolling.KafkaGate(io.exec_in_pod, io.all_pods, bootstrap_server=kafka["bootstrap_server"],
                                  command_config=kafka.get("command_config"), bin_dir=kafka["kafka_bin_dir"],
                                  container=kafka.get("container"), broker_node_id_offset=kafka["broker_node_id_offset"],
-                                 image_tag=kafka.get("image_tag"))
+                                 image_tag=kafka.get("image_tag"), image_tag_variable=kafka["image_tag_variable"])
     if gate == "hdfs":
         return rolling.HdfsGate(io.namenode_get(params["hdfs"]))
     if gate == "elasticsearch":
@@ -466,9 +474,10 @@ def main(module_class=None, progress=None):
         result.update(changed=True, rolled=[s.as_dict() for s in steps], pending=[], reasons=[])
     except rolling.RollRefused as e:
         result["reasons"] = e.reasons
-        module.fail_json(msg="not rolling %s in %s: %s. Nothing was restarted. Fix that and run again, or set %s=true "
-                         "to roll anyway" % (", ".join(params["statefulsets"]), params["namespace"], to_native(e),
-                                             params["force_variable"]), **result)
+        way_out = (", or set %s=true to roll anyway" % params["force_variable"]) if e.forceable else (
+            " (%s does not override this)" % params["force_variable"])
+        module.fail_json(msg="not rolling %s in %s: %s. Nothing was restarted. Fix that and run again%s" % (
+            ", ".join(params["statefulsets"]), params["namespace"], to_native(e), way_out), **result)
     except (rolling.RollFailed, es_roll.GateError) as e:
         done = [s.as_dict() for s in getattr(e, "steps", [])]
         deleted = roller.deleted if roller else []

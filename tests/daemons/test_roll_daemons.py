@@ -152,7 +152,8 @@ def kafka_gate(inv, io, image_tag=None):
     return rolling.KafkaGate(io.exec_in_pod, io.list_pods,
                              bootstrap_server="kafka.%s.svc:9092" % inv["bigdata_namespace"],
                              command_config="/etc/kafka/runtime/client.properties",
-                             broker_node_id_offset=100, image_tag=image_tag or io.image_tag())
+                             broker_node_id_offset=100, image_tag=image_tag or io.image_tag(),
+                             image_tag_variable="kafka_image_tag")
 
 
 class Producer:
@@ -329,8 +330,9 @@ def test_a_downgrade_across_the_metadata_version_is_refused_before_any_restart(s
     io = PodsLikeTheModule(cluster, group, inv["bigdata_namespace"])
     gate = kafka_gate(inv, io, image_tag="3.9.1")
     brokers = [p for p in io.list_pods() if rolling.pod_component(p) == "broker"]
+    # kafka_roll_force=true too: brokers of 3.9 could not read the cluster's metadata.
     with pytest.raises(rolling.RollRefused) as refused:
-        rolling.Roller(gate, io.delete_pod, io.wait_ready, timeout=60, interval=2).run(brokers)
-    assert io.restarts == 0
-    assert any(r.startswith("image tag 3.9.1 is older than the metadata.version 4.") for r in refused.value.reasons), \
-        refused.value.reasons
+        rolling.Roller(gate, io.delete_pod, io.wait_ready, timeout=60, interval=2, force=True).run(brokers)
+    assert io.restarts == 0 and refused.value.forceable is False
+    assert any(r.startswith("kafka_image_tag=3.9.1 is older than the metadata.version 4.")
+               for r in refused.value.reasons), refused.value.reasons

@@ -348,12 +348,25 @@ def test_kafka_a_failing_tool_is_a_reason_with_its_error():
         "Timed out waiting for a node assignment."]
 
 
-def test_kafka_downgrade_below_the_finalized_metadata_version_is_refused():
-    reasons = kafka_gate(FakeKafka(), image_tag="4.3.1").precheck(BROKER_PODS)
-    assert reasons == ["image tag 4.3.1 is older than the metadata.version 4.4-IV0 the cluster already uses: Kafka 4.3 "
-                       "cannot read it (downgrading metadata.version is not supported). Keep the image tag at 4.4 or newer"]
-    assert kafka_gate(FakeKafka(), image_tag="4.4.1").precheck(BROKER_PODS) == []
-    assert kafka_gate(FakeKafka(), image_tag="4.5.0").precheck(BROKER_PODS) == []
+def test_kafka_downgrade_below_the_finalized_metadata_version_is_refused_naming_the_variable():
+    gate = kafka_gate(FakeKafka(), image_tag="4.3.1", image_tag_variable="kafka_image_tag")
+    assert gate.refusals(BROKER_PODS) == [
+        "kafka_image_tag=4.3.1 is older than the metadata.version 4.4-IV0 the cluster already uses: Kafka 4.3 "
+        "cannot read it (downgrading metadata.version is not supported). Set kafka_image_tag to 4.4 or newer"]
+    assert gate.precheck(BROKER_PODS) == []  # a state of the cluster: not what refuses a downgrade
+    assert kafka_gate(FakeKafka(), image_tag="4.4.1").refusals(BROKER_PODS) == []
+    assert kafka_gate(FakeKafka(), image_tag="4.5.0").refusals(BROKER_PODS) == []
+
+
+def test_kafka_downgrade_is_refused_even_when_forced_and_nothing_restarts():
+    deleted = []
+    roller = rolling.Roller(kafka_gate(FakeKafka(), image_tag="4.3.1"), deleted.append, lambda pod, timeout: 0,
+                            force=True, force_variable="kafka_roll_force", sleep=lambda s: None)
+    with pytest.raises(rolling.RollRefused) as refused:
+        roller.run(BROKER_PODS)
+    assert refused.value.forceable is False
+    assert refused.value.reasons[0].startswith("image_tag=4.3.1 is older than the metadata.version 4.4-IV0")
+    assert deleted == [] and roller.warnings == []
 
 
 def test_kafka_order_controllers_then_brokers_leader_last():

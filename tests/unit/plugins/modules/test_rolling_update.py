@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from ansible_collections.bigdata.stack.plugins.module_utils import es_roll
+from ansible_collections.bigdata.stack.plugins.module_utils import es_roll, rolling
 from ansible_collections.bigdata.stack.plugins.modules import rolling_update
 
 from conftest import make_pod
@@ -186,3 +186,18 @@ def test_nothing_stale_nothing_asked(cluster, run_module):
     outcome, result = run_module(rolling_update.main, es_args())
     assert outcome == "exit" and not result["changed"] and result["rolled"] == []
     assert not [c for c in cluster.calls if c[0] in ("delete", "exec")]
+
+
+def test_a_refusal_no_force_overrides_says_so_and_nothing_restarts(cluster, run_module, monkeypatch):
+    """As the Kafka gate refuses a kafka_image_tag older than the metadata.version in use."""
+    class Downgrade(rolling.Gate):
+        def refusals(self, pods):
+            return ["kafka_image_tag=4.3.1 is older than the metadata.version 4.4-IV0 the cluster already uses"]
+
+    monkeypatch.setattr(rolling_update, "make_gate", lambda params, io, credentials=None: Downgrade())
+    outcome, result = run_module(rolling_update.main, es_args(force=True, force_variable="kafka_roll_force"))
+    assert outcome == "fail" and not [c for c in cluster.calls if c[0] == "delete"]
+    assert result["reasons"] == ["kafka_image_tag=4.3.1 is older than the metadata.version 4.4-IV0 the cluster "
+                                 "already uses"]
+    assert result["msg"].endswith("Nothing was restarted. Fix that and run again (kafka_roll_force does not override "
+                                  "this)"), result["msg"]
