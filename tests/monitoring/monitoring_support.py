@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 
 import yaml
@@ -23,6 +24,9 @@ METRIC_SOURCES = os.path.join(ROLE_FILES, "metric-sources.yml")
 RULE_TESTS_DIR = os.path.join(HERE, "rules-tests")
 # One metric name per line, written by tests/daemons/test_metrics_daemons.py from real scrapes.
 SCRAPED_DIR = os.path.join(HERE, "scraped")
+
+# A cold build compiles Prometheus and its dependencies: about 10 minutes on 2 cores.
+BUILD_TIMEOUT = 3600
 
 # The one data source reference every panel and query must use: the dashboard variable.
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -47,6 +51,45 @@ class PrometheusTools:
         if run.returncode != 0:
             raise AssertionError("promcheck selectors failed (exit %d): %s" % (run.returncode, run.stderr))
         return json.loads(run.stdout)
+
+
+def build_tools():
+    """PrometheusTools of tools/build_prometheus.sh's binaries, built when missing (the script holds
+    a lock, so tests of two workers asking at once build once); fails the test when the build does."""
+    import pytest
+
+    started = time.monotonic()
+    run = subprocess.run(["bash", BUILD_SCRIPT], capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+                         check=False)
+    if run.returncode != 0:
+        pytest.fail("tools/build_prometheus.sh failed (exit %d):\n%s\n%s"
+                    % (run.returncode, run.stdout[-3000:], run.stderr[-5000:]))
+    bin_dir = run.stdout.strip().splitlines()[-1]
+    tools = PrometheusTools(*(os.path.join(bin_dir, name) for name in ("promtool", "prometheus", "promcheck")))
+    version = tools.run("promtool", "--version")
+    assert version.returncode == 0, version.stderr
+    print("prometheus tools ready in %.1f s: %s" % (time.monotonic() - started, version.stdout.splitlines()[0]))
+    return tools
+
+
+def rendered_prometheus(config_maps, directory):
+    """The Prometheus of the monitoring role's ConfigMaps (prometheus-config, prometheus-rules; dicts
+    as the API or the rendered files give them) as files in `directory`: prometheus.yml, whose
+    rule_files point at the rule files written beside it, and those. Returns (path, config)."""
+    by_name = {cm["metadata"]["name"]: cm["data"] for cm in config_maps}
+    config = yaml.safe_load(by_name["prometheus-config"]["prometheus.yml"])
+    rules = os.path.join(str(directory), "rules")
+    os.makedirs(rules, exist_ok=True)
+    for name, text in by_name["prometheus-rules"].items():
+        with open(os.path.join(rules, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    # The image mounts the rules ConfigMap at the directory of the role's one glob.
+    assert len(config["rule_files"]) == 1 and config["rule_files"][0].endswith("/*.yml"), config["rule_files"]
+    config["rule_files"] = [os.path.join(rules, "*.yml")]
+    path = os.path.join(str(directory), "prometheus.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle, sort_keys=False)
+    return path, config
 
 
 def rule_files():
