@@ -237,6 +237,11 @@ def short_hash(text, length=8):
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def bridge_name(cluster):
+    """The bridge of the agent of simulated cluster `cluster`."""
+    return PREFIX + "br-" + short_hash(cluster, 6)
+
+
 def run(cmd, check=True):
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
@@ -358,7 +363,7 @@ class Network:
     def __init__(self, cluster, cidr, state_dir):
         self.cluster = cluster
         self.net = ipaddress.ip_network(cidr)
-        self.bridge = PREFIX + "br-" + short_hash(cluster, 6)
+        self.bridge = bridge_name(cluster)
         self.gateway = str(next(self.net.hosts()))
         self.leases_path = os.path.join(state_dir, "ips.json")
         self.lock = threading.Lock()
@@ -385,7 +390,7 @@ class Network:
             device = words[words.index("dev") + 1]
             if dest.prefixlen == 0 or device == self.bridge or not dest.overlaps(self.net):
                 continue
-            owner = next((c for c in clusters if PREFIX + "br-" + short_hash(c, 6) == device), None)
+            owner = next((c for c in clusters if bridge_name(c) == device), None)
             found.append((str(dest), device, owner))
         return found
 
